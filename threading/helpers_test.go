@@ -15,8 +15,8 @@ import (
 	"testing"
 )
 
-// corpusDir is the shared real-world mail corpus, relative to this package.
-const corpusDir = "../../shared/corpus"
+// corpusDir is the real-world mail corpus (testdata/corpus), relative to this package.
+const corpusDir = "../testdata/corpus"
 
 // testSecret is the secret of the Signer most tests use.
 var testSecret = []byte("0123456789abcdef-test-secret")

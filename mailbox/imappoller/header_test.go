@@ -69,7 +69,7 @@ func TestReturnPath(t *testing.T) {
 func TestHeaderCorpus(t *testing.T) {
 	dir := os.Getenv("HELPMAIL_CORPUS")
 	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "corpus")
+		dir = filepath.Join("..", "..", "testdata", "corpus")
 	}
 	if _, err := os.Stat(dir); err != nil {
 		t.Skipf("corpus not found at %s (set HELPMAIL_CORPUS): %v", dir, err)

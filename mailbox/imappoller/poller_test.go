@@ -29,7 +29,7 @@ func corpusMessages(t testing.TB, n int) [][]byte {
 	t.Helper()
 	dir := os.Getenv("HELPMAIL_CORPUS")
 	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "corpus")
+		dir = filepath.Join("..", "..", "testdata", "corpus")
 	}
 	if _, err := os.Stat(dir); err != nil {
 		t.Logf("corpus not found at %s (set HELPMAIL_CORPUS): %v", dir, err)

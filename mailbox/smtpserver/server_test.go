@@ -282,7 +282,7 @@ func TestDeliverKeepsLineEndings(t *testing.T) {
 // TestDeliverCorpus sends every message of the shared real-world corpus
 // and checks that Deliver gets each one byte for byte.
 func TestDeliverCorpus(t *testing.T) {
-	dir := filepath.Join("..", "..", "..", "shared", "corpus")
+	dir := filepath.Join("..", "..", "testdata", "corpus")
 	var files []string
 	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".eml") {

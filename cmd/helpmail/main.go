@@ -1,0 +1,231 @@
+// Command helpmail runs the helpdesk gateway and its operator commands.
+//
+// Exit codes: 0 success; 1 failure; 2 wrong usage; 3 not found (a ticket or
+// outbox row); `helpmail ingest` uses sysexits: 0 stored, 65 (EX_DATAERR)
+// when retrying can never help, 75 (EX_TEMPFAIL) on a transient failure.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/helpmail/helpmail"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=…".
+var Version = "dev"
+
+// Exit codes shared by the commands.
+const (
+	exitOK       = 0
+	exitFailure  = 1
+	exitUsage    = 2
+	exitNotFound = 3
+	exDataErr    = 65 // sysexits EX_DATAERR
+	exTempFail   = 75 // sysexits EX_TEMPFAIL
+)
+
+// exitError carries an exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+func main() {
+	m := NewMain()
+	ctx, stop := signalContext()
+	defer stop()
+	os.Exit(m.Exit(m.Run(ctx, os.Args[1:])))
+}
+
+// signalContext is cancelled on the first SIGINT or SIGTERM; a second
+// signal exits at once.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		sig, ok := <-ch
+		if !ok {
+			return
+		}
+		fmt.Fprintf(os.Stderr, "helpmail: %s received, shutting down (again to force)\n", sig)
+		cancel()
+		if _, ok := <-ch; ok {
+			fmt.Fprintln(os.Stderr, "helpmail: second signal, exiting now")
+			os.Exit(exitFailure)
+		}
+	}()
+	return ctx, func() { signal.Stop(ch); close(ch); cancel() }
+}
+
+// Main holds what the commands need from the process, so tests can run
+// them in-process with their own streams and environment.
+type Main struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+}
+
+// NewMain returns a Main on the process's streams and environment.
+func NewMain() *Main {
+	return &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+}
+
+// Exit prints err (if any) and returns the process exit code.
+func (m *Main) Exit(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	code := exitFailure
+	if errors.As(err, &ee) {
+		code = ee.code
+		if ee.err == nil {
+			return code
+		}
+	} else if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	} else if helpmail.ErrorCode(err) == helpmail.ENOTFOUND {
+		code = exitNotFound
+	} else if helpmail.ErrorCode(err) == helpmail.EINVALID {
+		code = exitUsage
+	}
+	fmt.Fprintln(m.Stderr, "helpmail:", err)
+	return code
+}
+
+const usage = `helpmail is an email-first helpdesk gateway.
+
+Usage:
+  helpmail [--config FILE] <command> [arguments]
+
+Commands:
+  serve          run the SMTP server, IMAP pollers, outbox and scheduled jobs
+  ingest         read one message on stdin and store it (for an MTA)
+  tickets        list, show, search and change tickets
+  messages       explain what helpmail did with a message
+  outbox         list and retry outgoing mail
+  sla            run the scheduled SLA jobs once
+  import         import an mbox file or a Maildir
+  check-config   validate and print the effective configuration
+  version        print the version
+
+The configuration file comes from --config or $HELPMAIL_CONFIG; without
+one, built-in defaults are used. "helpmail <command> --help" describes a
+command. Exit codes: 0 ok, 1 failure, 2 usage, 3 not found; ingest uses
+sysexits (65 data error, 75 temporary failure).
+`
+
+// Run runs the command named by args[0] (after global flags).
+func (m *Main) Run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("helpmail", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	fs.Usage = func() { fmt.Fprint(m.Stderr, usage) }
+	configPath := fs.String("config", "", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return usageError(err)
+	}
+	args = fs.Args()
+	if len(args) == 0 {
+		fmt.Fprint(m.Stderr, usage)
+		return &exitError{code: exitUsage}
+	}
+	env := &Env{Main: m, ConfigPath: *configPath}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "serve":
+		return (&ServeCommand{}).Run(ctx, env, rest)
+	case "ingest":
+		return (&IngestCommand{}).Run(ctx, env, rest)
+	case "tickets":
+		return (&TicketsCommand{}).Run(ctx, env, rest)
+	case "messages":
+		return (&MessagesCommand{}).Run(ctx, env, rest)
+	case "outbox":
+		return (&OutboxCommand{}).Run(ctx, env, rest)
+	case "import":
+		return (&ImportCommand{}).Run(ctx, env, rest)
+	case "sla":
+		return (&SLACommand{}).Run(ctx, env, rest)
+	case "check-config":
+		return (&CheckConfigCommand{}).Run(ctx, env, rest)
+	case "version":
+		fmt.Fprintln(m.Stdout, "helpmail", Version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(m.Stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(m.Stderr, "helpmail: unknown command %q\n\n%s", name, usage)
+	return &exitError{code: exitUsage}
+}
+
+func usageError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return &exitError{code: exitUsage, err: err}
+}
+
+// Env is what every command gets: the process and the configuration path.
+type Env struct {
+	*Main
+	ConfigPath string
+}
+
+// flagSet returns a flag set for a sub-command, with --config and a usage
+// text.
+func (e *Env) flagSet(name, synopsis, help string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.Stderr)
+	fs.Func("config", "configuration file (default $HELPMAIL_CONFIG)", func(s string) error { e.ConfigPath = s; return nil })
+	fs.Usage = func() {
+		fmt.Fprintf(e.Stderr, "Usage: helpmail %s %s\n\n%s\n\nFlags:\n", name, synopsis, strings.TrimSpace(help))
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags, allowing them after positional arguments too
+// ("tickets show 12 --json").
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageError(err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// Config loads the configuration named by --config or $HELPMAIL_CONFIG.
+func (e *Env) Config() (*Config, error) {
+	path := e.ConfigPath
+	if path == "" {
+		path = e.Getenv("HELPMAIL_CONFIG")
+	}
+	return LoadConfig(path, e.Getenv)
+}
