@@ -8,8 +8,8 @@ import (
 	"testing"
 )
 
-// corpusDir is the shared real-world mail corpus, beside the repository.
-var corpusDir = filepath.Join("..", "..", "shared", "corpus")
+// corpusDir is the real-world mail corpus vendored in testdata/corpus.
+var corpusDir = filepath.Join("..", "testdata", "corpus")
 
 // corpusFile reads one corpus message; the test is skipped when the corpus
 // is not there.
