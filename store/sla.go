@@ -10,12 +10,18 @@ import (
 
 const openStatuses = `('waiting_for_support', 'waiting_for_customer', 'in_backlog', 'planned')`
 
+// dueOpen restricts to open tickets without letting the planner pick the
+// status index (the unary + hides the column from it): the SLA queries
+// must walk the partial due/warn indexes, which hold only the few tickets
+// whose instant has come, not every open ticket.
+const dueOpen = ` AND +status IN ` + openStatuses
+
 // FindDue implements helpmail.Tx: the tickets for which a scheduled job of
 // that kind is due at now and has not run for the current deadline. The
 // queries read only the rows whose SLA instant has come, through partial
 // indexes, so a pass over many open tickets stays cheap.
 func (tx *Tx) FindDue(ctx context.Context, kind helpmail.DueKind, now, before time.Time, limit int) ([]*helpmail.Ticket, error) {
-	var where string
+	var where, order string
 	args := []any{}
 	notMarked := func(deadlineCol string) string {
 		return ` AND NOT EXISTS (SELECT 1 FROM sla_marks m WHERE m.ticket = tickets.number AND m.kind = '` + string(kind) +
@@ -24,32 +30,34 @@ func (tx *Tx) FindDue(ctx context.Context, kind helpmail.DueKind, now, before ti
 	switch kind {
 	case helpmail.DueFirstResponseWarning:
 		where = `first_response_at = 0 AND first_response_warn != 0 AND first_response_warn <= ? AND first_response_due > ?
-			AND status IN ` + openStatuses + notMarked("first_response_due")
-		args = append(args, ms(now), ms(now))
+			` + dueOpen + notMarked("first_response_due")
+		args, order = append(args, ms(now), ms(now)), "first_response_warn"
 	case helpmail.DueFirstResponseBreach:
-		where = `first_response_at = 0 AND first_response_warn != 0 AND first_response_due <= ?
-			AND status IN ` + openStatuses + notMarked("first_response_due")
-		args = append(args, ms(now))
+		where = `first_response_at = 0 AND first_response_due != 0 AND first_response_due <= ?
+			` + dueOpen + notMarked("first_response_due")
+		args, order = append(args, ms(now)), "first_response_due"
 	case helpmail.DueResolutionWarning:
 		where = `resolution_warn != 0 AND resolution_warn <= ? AND resolution_due > ?
-			AND status IN ` + openStatuses + notMarked("resolution_due")
-		args = append(args, ms(now), ms(now))
+			` + dueOpen + notMarked("resolution_due")
+		args, order = append(args, ms(now), ms(now)), "resolution_warn"
 	case helpmail.DueResolutionBreach:
-		where = `resolution_warn != 0 AND resolution_due <= ? AND status IN ` + openStatuses + notMarked("resolution_due")
-		args = append(args, ms(now))
+		where = `resolution_due != 0 AND resolution_due <= ?` + dueOpen + notMarked("resolution_due")
+		args, order = append(args, ms(now)), "resolution_due"
 	case helpmail.DueWaitingReminder:
 		where = `status = 'waiting_for_customer' AND status_since <= ?` + notMarked("status_since")
-		args = append(args, ms(before))
+		args, order = append(args, ms(before)), "status_since"
 	case helpmail.DueWaitingClose:
 		where = `status = 'waiting_for_customer' AND status_since <= ?` + notMarked("status_since")
-		args = append(args, ms(before))
+		args, order = append(args, ms(before)), "status_since"
 	case helpmail.DueAutoClose:
 		where = `status = 'resolved' AND status_since <= ?` + notMarked("status_since")
-		args = append(args, ms(before))
+		args, order = append(args, ms(before)), "status_since"
 	default:
 		return nil, fmt.Errorf("find due: unknown kind %q", kind)
 	}
-	q := `SELECT ` + ticketColumns + ` FROM tickets WHERE merged_into IS NULL AND ` + where + ` ORDER BY number`
+	// Ordering by the indexed instant keeps the planner on that index
+	// (ordering by number would make it scan the table in rowid order).
+	q := `SELECT ` + ticketColumns + ` FROM tickets WHERE merged_into IS NULL AND ` + where + ` ORDER BY ` + order + `, number`
 	if limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", limit)
 	}

@@ -40,7 +40,9 @@ CREATE INDEX tickets_organization ON tickets(organization);
 CREATE INDEX tickets_updated ON tickets(updated_at);
 -- The scheduled jobs look only at tickets whose next SLA instant has come.
 CREATE INDEX tickets_fr_warn ON tickets(first_response_warn) WHERE first_response_at = 0 AND first_response_warn != 0;
+CREATE INDEX tickets_fr_due ON tickets(first_response_due) WHERE first_response_at = 0 AND first_response_due != 0;
 CREATE INDEX tickets_res_warn ON tickets(resolution_warn) WHERE resolution_warn != 0;
+CREATE INDEX tickets_res_due ON tickets(resolution_due) WHERE resolution_due != 0;
 CREATE INDEX tickets_status_since ON tickets(status, status_since);
 
 CREATE TABLE participants (
