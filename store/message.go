@@ -68,7 +68,7 @@ func (tx *Tx) FindDuplicate(ctx context.Context, rawSHA, messageID, contentSHA s
 	if messageID == "" || contentSHA == "" {
 		return 0, nil
 	}
-	err = tx.tx.QueryRowContext(ctx, `SELECT id FROM messages WHERE message_id = ? AND content_sha256 = ? AND direction = 'in' LIMIT 1`,
+	err = tx.tx.QueryRowContext(ctx, `SELECT id FROM messages WHERE message_id = ? AND message_id != '' AND content_sha256 = ? AND direction = 'in' LIMIT 1`,
 		messageID, contentSHA).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
@@ -184,7 +184,7 @@ func (tx *Tx) TicketByMessageID(ctx context.Context, messageID string) (int64, e
 		return 0, nil
 	}
 	var n int64
-	err := tx.tx.QueryRowContext(ctx, `SELECT ticket FROM messages WHERE message_id = ? AND ticket IS NOT NULL ORDER BY id DESC LIMIT 1`,
+	err := tx.tx.QueryRowContext(ctx, `SELECT ticket FROM messages WHERE message_id = ? AND message_id != '' AND ticket IS NOT NULL ORDER BY id DESC LIMIT 1`,
 		messageID).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
