@@ -108,7 +108,12 @@ func (m *Main) Exit(err error) int {
 	} else if helpmail.ErrorCode(err) == helpmail.EINVALID {
 		code = exitUsage
 	}
-	fmt.Fprintln(m.Stderr, "helpmail:", err)
+	msg := err.Error()
+	var he *helpmail.Error
+	if errors.As(err, &he) && error(he) == err {
+		msg = he.Message // not "helpmail: helpmail: not_found: …"
+	}
+	fmt.Fprintln(m.Stderr, "helpmail:", msg)
 	return code
 }
 
@@ -123,6 +128,7 @@ Commands:
   tickets        list, show, search and change tickets
   messages       explain what helpmail did with a message
   outbox         list and retry outgoing mail
+  suppressions   list and clear addresses that bounced permanently
   sla            run the scheduled SLA jobs once
   import         import an mbox file or a Maildir
   check-config   validate and print the effective configuration
@@ -138,9 +144,14 @@ sysexits (65 data error, 75 temporary failure).
 func (m *Main) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("helpmail", flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
-	fs.Usage = func() { fmt.Fprint(m.Stderr, usage) }
+	fs.Usage = func() {} // printed below: on stdout for --help, on stderr after a mistake
 	configPath := fs.String("config", "", "configuration file")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(m.Stdout, usage)
+		} else {
+			fmt.Fprint(m.Stderr, "\n"+usage)
+		}
 		return usageError(err)
 	}
 	args = fs.Args()
@@ -165,9 +176,15 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return (&ImportCommand{}).Run(ctx, env, rest)
 	case "sla":
 		return (&SLACommand{}).Run(ctx, env, rest)
+	case "suppressions":
+		return (&SuppressionsCommand{}).Run(ctx, env, rest)
 	case "check-config":
 		return (&CheckConfigCommand{}).Run(ctx, env, rest)
 	case "version":
+		fs := env.flagSet("version", "", "Prints the version of this helpmail binary.")
+		if _, err := parse(fs, rest); err != nil {
+			return err
+		}
 		fmt.Fprintln(m.Stdout, "helpmail", Version)
 		return nil
 	case "help", "-h", "--help":
@@ -191,34 +208,78 @@ type Env struct {
 	ConfigPath string
 }
 
+// flagSet is a sub-command's flags: a flag.FlagSet whose usage goes to
+// standard output when asked for (--help) and to standard error after a
+// mistake.
+type flagSet struct {
+	*flag.FlagSet
+	stdout io.Writer
+}
+
 // flagSet returns a flag set for a sub-command, with --config and a usage
 // text.
-func (e *Env) flagSet(name, synopsis, help string) *flag.FlagSet {
+func (e *Env) flagSet(name, synopsis, help string) *flagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.Stderr)
 	fs.Func("config", "configuration file (default $HELPMAIL_CONFIG)", func(s string) error { e.ConfigPath = s; return nil })
 	fs.Usage = func() {
-		fmt.Fprintf(e.Stderr, "Usage: helpmail %s %s\n\n%s\n\nFlags:\n", name, synopsis, strings.TrimSpace(help))
+		fmt.Fprintf(fs.Output(), "Usage: helpmail %s %s\n\n%s\n\nFlags:\n", name, synopsis, strings.TrimSpace(help))
 		fs.PrintDefaults()
 	}
-	return fs
+	return &flagSet{FlagSet: fs, stdout: e.Stdout}
+}
+
+// isHelp reports whether args ask for help (-h, -help or --help) before
+// any "--".
+func isHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
 }
 
 // parse parses flags, allowing them after positional arguments too
-// ("tickets show 12 --json").
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+// ("tickets show 12 --json"); everything after "--" is positional. An
+// explicit --help prints the usage on standard output and returns
+// flag.ErrHelp (exit 0).
+func parse(fs *flagSet, args []string) ([]string, error) {
+	if isHelp(args) {
+		fs.SetOutput(fs.stdout)
+		fs.Usage()
+		return nil, flag.ErrHelp
+	}
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			return nil, usageError(err)
 		}
-		args = fs.Args()
-		if len(args) == 0 {
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
 			return pos, nil
 		}
-		pos = append(pos, args[0])
-		args = args[1:]
+		pos = append(pos, rest[0])
+		args = rest[1:]
 	}
+}
+
+// groupUsage handles a command group ("tickets", "outbox", …) called with
+// no sub-command or with --help: the usage goes to standard output with
+// exit 0 when help was asked for, else to standard error with exit 2.
+func (e *Env) groupUsage(args []string, usage string) error {
+	if len(args) > 0 && isHelp(args[:1]) || len(args) > 0 && args[0] == "help" {
+		fmt.Fprint(e.Stdout, usage)
+		return nil
+	}
+	fmt.Fprint(e.Stderr, usage)
+	return &exitError{code: exitUsage}
 }
 
 // Config loads the configuration named by --config or $HELPMAIL_CONFIG.
