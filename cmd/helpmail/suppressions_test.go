@@ -12,9 +12,9 @@ import (
 	"github.com/helpmail/helpmail/store"
 )
 
-// runMain runs the command in-process with a config file in dir and
+// runInProcess runs the command in-process with a config file in dir and
 // returns stdout and the exit code.
-func runMain(tb testing.TB, configPath string, args ...string) (string, int) {
+func runInProcess(tb testing.TB, configPath string, args ...string) (string, int) {
 	tb.Helper()
 	var out, errOut bytes.Buffer
 	m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}
@@ -43,16 +43,16 @@ func TestSuppressionsCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, code := runMain(t, cfgPath, "suppressions", "list"); code != 0 || !strings.Contains(out, "gone@example.org") || !strings.Contains(out, "5.1.1") {
+	if out, code := runInProcess(t, cfgPath, "suppressions", "list"); code != 0 || !strings.Contains(out, "gone@example.org") || !strings.Contains(out, "5.1.1") {
 		t.Fatalf("suppressions list = %d, %q", code, out)
 	}
-	if out, code := runMain(t, cfgPath, "suppressions", "remove", "GONE@example.org"); code != 0 {
+	if out, code := runInProcess(t, cfgPath, "suppressions", "remove", "GONE@example.org"); code != 0 {
 		t.Fatalf("suppressions remove = %d, %q", code, out)
 	}
-	if out, _ := runMain(t, cfgPath, "suppressions", "list", "--json"); strings.Contains(out, "gone@example.org") {
+	if out, _ := runInProcess(t, cfgPath, "suppressions", "list", "--json"); strings.Contains(out, "gone@example.org") {
 		t.Errorf("address still listed after remove: %s", out)
 	}
-	if _, code := runMain(t, cfgPath, "suppressions", "remove", "gone@example.org"); code != exitNotFound {
+	if _, code := runInProcess(t, cfgPath, "suppressions", "remove", "gone@example.org"); code != exitNotFound {
 		t.Errorf("removing an unknown address: exit %d, want %d", code, exitNotFound)
 	}
 }
