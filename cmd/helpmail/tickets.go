@@ -17,7 +17,7 @@ import (
 // TicketsCommand is `helpmail tickets`.
 type TicketsCommand struct{}
 
-const ticketsUsage = `Usage: helpmail tickets <list|show|set> [arguments]
+const ticketsUsage = `Usage: helpmail tickets <list|show|search|set|merge> [arguments]
 
   list [filters]       list tickets (newest update first)
   show N               one ticket with its messages and history
@@ -30,12 +30,8 @@ const ticketsUsage = `Usage: helpmail tickets <list|show|set> [arguments]
 
 // Run dispatches to the tickets sub-commands.
 func (c *TicketsCommand) Run(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(env.Stderr, ticketsUsage)
-		if len(args) == 0 {
-			return &exitError{code: exitUsage}
-		}
-		return nil
+	if len(args) == 0 || isHelp(args[:1]) || args[0] == "help" {
+		return env.groupUsage(args, ticketsUsage)
 	}
 	switch args[0] {
 	case "list":
@@ -81,7 +77,9 @@ func (c *TicketsCommand) list(ctx context.Context, env *Env, args []string) erro
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	f := helpmail.TicketFilter{Requester: *requester, Organization: *org, Assignee: *assignee, Open: *open,
+	// A ticket is breached only while open (SLA.Breach), so --breached
+	// implies --open, as the digest does.
+	f := helpmail.TicketFilter{Requester: *requester, Organization: *org, Assignee: *assignee, Open: *open || *breached,
 		Breached: *breached, Now: time.Now(), Sort: *sort, Limit: *limit, Offset: *offset}
 	for _, s := range status {
 		v, err := helpmail.ParseStatus(s)
@@ -226,7 +224,9 @@ func printTicket(w io.Writer, v ticketView) {
 		row("SLA", "BREACHED")
 	}
 	for _, p := range v.Participants {
-		row(string(p.Role), strings.TrimSpace(p.Name+" <"+p.Address+">"))
+		if p.Role != helpmail.RoleRequester {
+			row(string(p.Role), strings.TrimSpace(p.Name+" <"+p.Address+">"))
+		}
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nMessages (%d)\n", len(v.Messages))
