@@ -186,7 +186,9 @@ func (d *Desk) agentMessage(ctx context.Context, tx Tx, dl *delivery, t *Ticket,
 	if cmds.Take {
 		ch.Assignee = &a.Address
 	}
-	public := !cmds.Note && body != ""
+	// A client that appends a signature (or "Sent from my iPhone") to a
+	// message of commands only must not turn it into a public reply.
+	public := !cmds.Note && threading.StripSignature(body) != ""
 	switch {
 	case cmds.Note:
 		m.Kind, m.Text = KindNote, body
@@ -216,6 +218,14 @@ func (d *Desk) agentMessage(ctx context.Context, tx Tx, dl *delivery, t *Ticket,
 	if err := d.ccChanges(ctx, tx, dl, t, cmds.CC, now); err != nil {
 		return err
 	}
+	if !cmds.Note {
+		// People the agent CC'd become collaborators (SPEC §6), and so
+		// hear the reply from the support address too. An internal
+		// note's CCs never do.
+		if err := d.addCollaborators(ctx, tx, dl, t, now); err != nil {
+			return err
+		}
+	}
 	if public {
 		if t.FirstResponseAt.IsZero() {
 			t.FirstResponseAt = now
@@ -244,6 +254,11 @@ func (d *Desk) agentMessage(ctx context.Context, tx Tx, dl *delivery, t *Ticket,
 		if err := d.copyAgents(ctx, tx, dl, t, body, cmds.Note, now); err != nil {
 			return err
 		}
+	}
+	// Files outside the policy were not relayed: the agent is told, as
+	// any sender is (SPEC §8).
+	if err := d.refusedFiles(ctx, tx, dl, t, now); err != nil {
+		return err
 	}
 	return d.saveDecision(ctx, tx, dl)
 }
@@ -291,7 +306,7 @@ func (d *Desk) copyAgents(ctx context.Context, tx Tx, dl *delivery, t *Ticket, b
 			reason = "internal note"
 		}
 		n := notice{template: "agent_copy", ticket: t, to: mailbox.Address{Name: a.Name, Addr: a.Address}, agent: a,
-			trigger: dl, data: templates.Data{Body: body, Agent: dl.agent.Name, Reason: reason}}
+			trigger: dl, data: templates.Data{Body: body, Agent: dl.agent.Name, Reason: reason, Internal: note}}
 		if err := d.queue(ctx, tx, n, &dl.msg.Decision, now); err != nil {
 			return err
 		}

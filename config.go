@@ -45,6 +45,9 @@ type Config struct {
 	// AutoReplyLimit automatic messages per AutoReplyWindow per address.
 	AutoReplyLimit  int
 	AutoReplyWindow time.Duration
+	// AgentNoticeLimit notifications per AutoReplyWindow to one agent about
+	// one ticket: every loop between autoresponders passes through them.
+	AgentNoticeLimit int
 	// TrustedAuthServIDs are the authserv-ids whose Authentication-Results
 	// are believed (they are added by our own receiving MTA).
 	TrustedAuthServIDs []string
@@ -110,10 +113,11 @@ func DefaultConfig() Config {
 				".jpg", ".jpeg", ".png", ".tar", ".zip"},
 			KeepInline: true,
 		},
-		AutoReplyLimit:  5,
-		AutoReplyWindow: time.Hour,
-		BounceLocal:     "bounces",
-		CopyAgents:      true,
+		AutoReplyLimit:   5,
+		AutoReplyWindow:  time.Hour,
+		AgentNoticeLimit: 10,
+		BounceLocal:      "bounces",
+		CopyAgents:       true,
 		Schedule: Schedule{WaitingReminderAfter: 3 * 24 * time.Hour, WaitingCloseAfter: 4 * 24 * time.Hour,
 			AutoCloseAfter: 7 * 24 * time.Hour},
 		Zone: time.UTC,

@@ -112,8 +112,18 @@ func (d *Desk) customerMessage(ctx context.Context, tx Tx, dl *delivery, t *Tick
 		return err
 	}
 	reply := threading.ExtractReply(m.Text)
-	if participant && firstLine(reply) == "#close" {
-		return d.customerClose(ctx, tx, dl, t, now)
+	if firstLine(reply) == "#close" {
+		switch {
+		case !participant:
+			m.Decision.Notes = append(m.Decision.Notes, "#close ignored: the sender is not a participant of the ticket")
+		case d.Config.agent(m.From) != nil:
+			// isParticipant counts every agent address, but this sender
+			// only claims to be one (an authenticated agent never gets
+			// here): an agent's address must not close a ticket unproven.
+			m.Decision.Notes = append(m.Decision.Notes, "#close ignored: the sender claims an agent's address but is not authenticated")
+		default:
+			return d.customerClose(ctx, tx, dl, t, now)
+		}
 	}
 	if t.Status == StatusResolved && d.Config.ThanksKeepsResolved && IsThanks(reply) {
 		dl.outcome = "thanks only: stored, ticket stays resolved"

@@ -77,6 +77,21 @@ func (d *Desk) queue(ctx context.Context, tx Tx, n notice, dec *Decision, now ti
 			}
 		}
 	}
+	if n.agent != nil && n.trigger != nil && n.ticket != nil && d.Config.AgentNoticeLimit > 0 {
+		// Agents' notifications answer mail too: an agent's naive
+		// autoresponder answering them becomes a reply to the customer,
+		// whose autoresponder answers that, and so on. However the loop
+		// runs, it passes through notifications to an agent about one
+		// ticket, so those are limited per agent and ticket (higher than
+		// the customer limit: a busy ticket is not a loop).
+		count, err := tx.CountQueuedSince(ctx, rcpt, n.ticket.Number, now.Add(-d.Config.AutoReplyWindow))
+		if err != nil {
+			return err
+		}
+		if count >= d.Config.AgentNoticeLimit {
+			return skip(fmt.Sprintf("rate limit: %d notifications about #%d in %s (a mail loop?)", count, n.ticket.Number, d.Config.AutoReplyWindow))
+		}
+	}
 	raw, msg, err := d.compose(n, now)
 	if err != nil {
 		// Composing does no I/O: an error is a template or input problem
@@ -190,10 +205,17 @@ func (d *Desk) compose(n notice, now time.Time) ([]byte, *Message, error) {
 			mailbox.Field{Key: "Thread-Index", Value: mailbox.ThreadIndex(parentIndex, now, d.rand())},
 			mailbox.Field{Key: "X-Helpmail-Ticket", Value: strconv.FormatInt(number, 10)})
 	}
-	if n.autoSubmitted != "" {
-		out.Headers = append(out.Headers, mailbox.Field{Key: "Auto-Submitted", Value: n.autoSubmitted})
+	autoSubmitted := n.autoSubmitted
+	if n.agent != nil && autoSubmitted == "" {
+		// Notifications to agents are written by helpmail, not by a
+		// person (RFC 3834; Jira and GitLab mark theirs the same way), so
+		// that agents' vacation responders leave them alone.
+		autoSubmitted = "auto-generated"
 	}
-	if n.automatic {
+	if autoSubmitted != "" {
+		out.Headers = append(out.Headers, mailbox.Field{Key: "Auto-Submitted", Value: autoSubmitted})
+	}
+	if n.automatic || n.agent != nil {
 		out.Headers = append(out.Headers, mailbox.Field{Key: "X-Auto-Response-Suppress", Value: "All"})
 	}
 	raw, err := mailbox.Compose(out)
@@ -340,6 +362,9 @@ func (d *Desk) refusedFiles(ctx context.Context, tx Tx, dl *delivery, t *Ticket,
 	}
 	n := notice{template: "refused_attachment", ticket: t, to: mailbox.Address{Name: dl.msg.FromName, Addr: dl.msg.From},
 		automatic: true, autoSubmitted: "auto-replied", trigger: dl, data: templates.Data{Files: files}}
+	if dl.agent != nil {
+		n.agent = dl.agent // the agent's own token, so an answer to it is theirs
+	}
 	if err := d.queue(ctx, tx, n, &dl.msg.Decision, now); err != nil {
 		return err
 	}

@@ -203,7 +203,20 @@ func (w *OutboxWorker) deliver(ctx context.Context, o *OutboxItem) error {
 	if w.Sent != nil {
 		w.Sent(result)
 	}
-	return w.Store.Update(ctx, func(tx Tx) error { return tx.UpdateOutbox(ctx, o) })
+	return w.Store.Update(ctx, func(tx Tx) error {
+		// A report on this very message may have come back while it was
+		// being sent (a relay on the same host that takes it and bounces
+		// it at once): the bounce stands, the attempt is still counted.
+		cur, err := tx.FindOutbox(ctx, o.ID)
+		if err != nil {
+			return err
+		}
+		if cur.Status == OutboxBounced {
+			cur.Attempts, cur.ClaimedUntil, cur.SentAt = o.Attempts, time.Time{}, o.SentAt
+			return tx.UpdateOutbox(ctx, cur)
+		}
+		return tx.UpdateOutbox(ctx, o)
+	})
 }
 
 // backoff returns the wait after the n-th failed attempt: MinBackoff

@@ -74,6 +74,9 @@ type Tx interface {
 	// CountAutomaticSince counts automatic mail queued for rcpt since t
 	// (the per-address rate limit).
 	CountAutomaticSince(ctx context.Context, rcpt string, since time.Time) (int, error)
+	// CountQueuedSince counts the mail queued to rcpt about ticket since t
+	// (the per-agent, per-ticket loop limit).
+	CountQueuedSince(ctx context.Context, rcpt string, ticket int64, since time.Time) (int, error)
 	// FindOutbox returns one outbox row (with the message's raw bytes).
 	FindOutbox(ctx context.Context, id int64) (*OutboxItem, error)
 	// FindOutboxes lists outbox rows, newest first.

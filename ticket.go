@@ -109,13 +109,13 @@ func Transition(from Status, e Event) (Status, error) {
 }
 
 // IsReopen reports whether a move from one status to another reopens a
-// ticket: support had put it down and a customer reply picks it up again.
+// ticket: support had put it down as done (resolved, won't do, closed) and
+// a customer reply picks it up again. A reply while support waits for the
+// customer also sends the ticket back to the queue (SPEC §4), but that is
+// the normal flow of a conversation, not a reopen, and agents hear of it
+// as a customer reply.
 func IsReopen(from, to Status) bool {
-	switch from {
-	case StatusWaitingForCustomer, StatusResolved, StatusWontDo, StatusClosed:
-		return to == StatusWaitingForSupport
-	}
-	return false
+	return from.Valid() && !from.Open() && to == StatusWaitingForSupport
 }
 
 // Priority says how urgent a ticket is (SPEC §4), most urgent first.

@@ -41,7 +41,7 @@ func TestTransition(t *testing.T) {
 
 func TestIsReopen(t *testing.T) {
 	for _, from := range Statuses {
-		want := from == StatusWaitingForCustomer || from == StatusResolved || from == StatusWontDo || from == StatusClosed
+		want := from == StatusResolved || from == StatusWontDo || from == StatusClosed
 		if got := IsReopen(from, StatusWaitingForSupport); got != want {
 			t.Errorf("IsReopen(%s, waiting_for_support) = %v, want %v", from, got, want)
 		}

@@ -167,6 +167,17 @@ func (tx *Tx) CountAutomaticSince(ctx context.Context, rcpt string, since time.T
 	return n, nil
 }
 
+// CountQueuedSince implements helpmail.Tx.
+func (tx *Tx) CountQueuedSince(ctx context.Context, rcpt string, ticket int64, since time.Time) (int, error) {
+	var n int
+	err := tx.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE ticket = ? AND rcpt = ? AND created_at >= ?`,
+		ticket, helpmail.NormalizeAddress(rcpt), ms(since)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count queued mail: %w", err)
+	}
+	return n, nil
+}
+
 // Suppressed implements helpmail.Tx.
 func (tx *Tx) Suppressed(ctx context.Context, addr string) (string, error) {
 	var reason string

@@ -105,6 +105,26 @@ func TestExtractReply(t *testing.T) {
 		{"only a header and a quote", "On Mon, 3 Apr 2023, Bob wrote:\n> Hi\n", "On Mon, 3 Apr 2023, Bob wrote:\n> Hi"},
 		{"forward without comment", "-----Original Message-----\nFrom: Bob\nSent: Monday\n\nHi\n", "-----Original Message-----\nFrom: Bob\nSent: Monday\n\nHi"},
 		{"greater-than inside text", "a > b\n\nOn Mon, 3 Apr 2023, Bob wrote:\n> x\n", "a > b"},
+		// Agents answering helpmail's own notifications (SPEC §5): the
+		// quote header names the support token address, the quote holds
+		// the notification with its marker and its own "> " quote.
+		{"gmail answering a notification", "#status resolved\n\nHi Ann,\n\nFixed.\n\nOn Mon, 2 Mar 2026 at 10:00, Example Support <support+1-abcdefgh-abcdefghijklmnop@example.com> wrote:\n\n" +
+			"> ##- Reply above this line to answer the customer -##\n>\n> New ticket #1 from ann@customer.example:\n>\n> > The printer is on fire.\n",
+			"#status resolved\n\nHi Ann,\n\nFixed."},
+		{"gmail html answering a notification (HTMLToText)", "Hi Ann,\n\nFixed.\n\nOn Mon, 2 Mar 2026 at 10:00, Example Support <support+1-abcdefgh-abcdefghijklmnop@example.com> wrote:\n" +
+			"> ##- Reply above this line to answer the customer -##\n> New ticket #1 from Ann:\n> > The printer is on fire.", "Hi Ann,\n\nFixed."},
+		{"outlook answering a notification", "Hi Ann,\n\nFixed.\n\nBest regards,\nAlice\n\n________________________________\nFrom: Example Support <support+1-abcdefgh-abcdefghijklmnop@example.com>\n" +
+			"Sent: Monday, March 2, 2026 10:00 AM\nTo: Alice Agent <alice@example.com>\nSubject: [Support #1] New ticket (Medium): Printer on fire\n\n" +
+			"##- Reply above this line to answer the customer -##\n\nNew ticket #1 from ann@customer.example:\n\n> The printer is on fire.\n",
+			"Hi Ann,\n\nFixed.\n\nBest regards,\nAlice"},
+		{"outlook html answering a notification (HTMLToText)", "Hi Ann,\n\nFixed.\nFrom: Example Support <support+1-abcdefgh-abcdefghijklmnop@example.com>\nSent: Monday, March 2, 2026 10:00 AM\n" +
+			"To: Alice Agent <alice@example.com>\nSubject: [Support #1] New ticket (Medium): Printer on fire\n\n##- Reply above this line to answer the customer -##\n" +
+			"New ticket #1 from Ann:\n> The printer is on fire.", "Hi Ann,\n\nFixed."},
+		{"apple mail french, attribution inside the quote", "Bonjour Ann,\n\nC’est réparé.\n\n> Le 2 mars 2026 à 10:00, Example Support <support+1-abcdefgh-abcdefghijklmnop@example.com> a écrit :\n>\n" +
+			"> ##- Reply above this line to answer the customer -##\n> \n> > Le module de fusion est en feu.\n", "Bonjour Ann,\n\nC’est réparé."},
+		{"apple mail french, attribution above the quote", "Merci.\n\nLe 2 mars 2026 à 10:00, Example Support <support+1-abcdefgh-abcdefghijklmnop@example.com> a écrit :\n\n> Bonjour\n", "Merci."},
+		{"apple mail french html (HTMLToText)", "Merci,\n\nC’est réparé.\n\n> Le 2 mars 2026 à 10:00, Example Support <support+1-abcdefgh-abcdefghijklmnop@example.com> a écrit :\n\n> Bonjour",
+			"Merci,\n\nC’est réparé."},
 	}
 	for _, tt := range tests {
 		lineEndings(t, tt.text, tt.want, func(t *testing.T, text, want string) {

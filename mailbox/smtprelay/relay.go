@@ -9,9 +9,12 @@
 //   - Every error Send returns carries Temporary() (through errors.As):
 //     true when sending the same message later may succeed (4xx replies,
 //     network, TLS and timeout errors, a relay that does not offer what the
-//     configuration requires), false for 5xx replies to AUTH, MAIL, RCPT or
-//     DATA and for an envelope that can never be sent. Its text keeps the
-//     server's reply code, enhanced code and message for the operator.
+//     configuration requires, and any refused AUTH: wrong credentials are
+//     a configuration problem that the operator fixes, not a property of
+//     the message, as Postfix's smtp_sasl_auth_soft_bounce default says),
+//     false for 5xx replies to MAIL, RCPT or DATA and for an envelope that
+//     can never be sent. Its text keeps the server's reply code, enhanced
+//     code and message for the operator.
 //   - Credentials are never sent without TLS, except to a loopback host,
 //     and never appear in an error.
 //   - With "starttls" nothing, not even the envelope, is sent in clear
@@ -240,7 +243,10 @@ func (r *Relay) auth(c *smtp.Client, secure bool) error {
 		return connError("auth", fmt.Errorf("unknown mechanism %q", r.AuthMechanism))
 	}
 	if err := c.Auth(client); err != nil {
-		return replyError("auth", err)
+		// Even a 535 is temporary: every message would fail the same way
+		// until the credentials are fixed, and none of them should be
+		// given up on for it.
+		return connError("auth", err)
 	}
 	return nil
 }
