@@ -13,10 +13,13 @@ import (
 // Refuse tells the sender of a message helpmail will not take (the IMAP
 // poller found it larger than the limit and moves it aside, unprocessed)
 // that it was refused and why, as an SMTP server's 552 would. header is
-// the message's header block, size its full size. No automatic mail gets
-// such an answer, and the same refusal is answered once however often it
-// is reported (the poller may report it again after a crash).
-func (d *Desk) Refuse(ctx context.Context, env mailbox.Envelope, header []byte, size int64, reason string) error {
+// the message's header block, size its full size, limit the size limit
+// that refused it (an IMAP account has its own; 0 means the desk's
+// MaxMessageBytes), which the answer quotes so that the sender knows what
+// will fit. No automatic mail gets such an answer, and the same refusal is
+// answered once however often it is reported (the poller may report it
+// again after a crash).
+func (d *Desk) Refuse(ctx context.Context, env mailbox.Envelope, header []byte, size, limit int64, reason string) error {
 	now := d.now()
 	p, _ := mailbox.Parse(header)
 	from := sender(env, p)
@@ -32,8 +35,13 @@ func (d *Desk) Refuse(ctx context.Context, env mailbox.Envelope, header []byte, 
 		if err != nil || !first {
 			return err
 		}
-		max := d.Config.MaxMessageBytes
-		data := templates.Data{Reason: reason, MaxSize: humanBytes(max)}
+		if limit <= 0 {
+			limit = d.Config.MaxMessageBytes
+		}
+		data := templates.Data{Reason: reason, Ticket: templates.Ticket{Subject: oneLine(p.Subject)}}
+		if limit > 0 {
+			data.MaxSize = humanBytes(limit)
+		}
 		n := notice{template: "message_too_large", to: mailbox.Address{Name: from.Name, Addr: from.Addr},
 			automatic: true, autoSubmitted: "auto-replied", trigger: dl, data: data,
 			lang: d.Config.language(p.ContentLanguage, nil, from.Addr)}

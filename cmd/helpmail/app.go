@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/helpmail/helpmail"
+	"github.com/helpmail/helpmail/mailbox"
 	"github.com/helpmail/helpmail/mailbox/emldir"
 	"github.com/helpmail/helpmail/mailbox/imappoller"
 	"github.com/helpmail/helpmail/mailbox/smtprelay"
@@ -126,10 +129,25 @@ func loadCA(path string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
+// accountName is the account's name in logs and the key of its
+// checkpoints (with the mailbox): its name, or "<address> on <host>" so
+// that two unnamed accounts for one address on two servers do not share,
+// and keep resetting, one checkpoint.
+func (ic IMAPConfig) accountName() string {
+	if ic.Name != "" {
+		return ic.Name
+	}
+	host := ic.Host
+	if ic.Port != 0 {
+		host = net.JoinHostPort(ic.Host, strconv.Itoa(ic.Port))
+	}
+	return ic.Address + " on " + host
+}
+
 // Poller builds the IMAP poller of one [[imap]] account.
 func (a *App) Poller(ic IMAPConfig, logger *slog.Logger) (*imappoller.Poller, error) {
 	acct := imappoller.Account{
-		Name: orStr(ic.Name, ic.Address), Address: strings.ToLower(ic.Address), Host: ic.Host, Port: ic.Port,
+		Name: ic.accountName(), Address: strings.ToLower(ic.Address), Host: ic.Host, Port: ic.Port,
 		Security: ic.Security, Username: ic.Username, Password: ic.Password.Value(), Mailbox: ic.Mailbox,
 		PollInterval: ic.PollInterval.std(), After: ic.After, RefusedFolder: ic.RefusedFolder,
 		InitialScan: ic.InitialScan, MaxMessageBytes: ic.MaxMessageBytes, BatchSize: ic.BatchSize,
@@ -141,8 +159,21 @@ func (a *App) Poller(ic IMAPConfig, logger *slog.Logger) (*imappoller.Poller, er
 		}
 		acct.TLSConfig = &tls.Config{RootCAs: pool, ServerName: ic.Host, MinVersion: tls.VersionTLS12}
 	}
+	// The limit a refused sender is told: the account's, or the desk's
+	// when that is lower (the desk refuses what is over it, too).
+	limit := acct.MaxMessageBytes
+	if limit <= 0 {
+		limit = imappoller.DefaultMaxMessageBytes
+	}
+	if deskMax := a.Desk.Config.MaxMessageBytes; deskMax > 0 && deskMax < limit {
+		limit = deskMax
+	}
+	refuse := func(ctx context.Context, env mailbox.Envelope, header []byte, size int64, reason string) error {
+		return a.Desk.Refuse(ctx, env, header, size, limit, reason)
+	}
+	// The poller adds the account and mailbox to every record itself.
 	return &imappoller.Poller{
-		Account: acct, Checkpoints: a.DB, Deliver: a.Desk.Deliver, Refuse: a.Desk.Refuse,
-		Logger: logger.With("component", "imap", "account", acct.Name),
+		Account: acct, Checkpoints: a.DB, Deliver: a.Desk.Deliver, Refuse: refuse,
+		Logger: logger.With("component", "imap"),
 	}, nil
 }

@@ -40,7 +40,7 @@ at once.`)
 	}
 	fmt.Fprint(env.Stdout, s.Banner())
 	<-ctx.Done()
-	logger.Info("shutting down")
+	logger.Info("shutting down: finishing the messages in flight; a second signal exits at once", "cause", context.Cause(ctx).Error())
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	return s.Close(sctx)
@@ -79,7 +79,7 @@ func StartServer(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Serv
 			s.Close(context.Background())
 		}
 	}()
-	s.metrics = newMetrics(app.DB)
+	s.metrics = newMetrics(app.DB, app.Desk.Clock)
 	app.Desk.Observe = s.metrics.observe
 	sender, name, err := app.Sender()
 	if err != nil {
@@ -96,6 +96,9 @@ func StartServer(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Serv
 	}()
 	for i, ic := range cfg.IMAP {
 		p, err := app.Poller(ic, logger)
+		if err == nil {
+			err = p.Check() // e.g. a password in clear to a remote host
+		}
 		if err != nil {
 			return s, fmt.Errorf("imap[%d]: %w", i, err)
 		}

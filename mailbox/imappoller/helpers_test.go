@@ -7,19 +7,18 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/mail"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
-
+	"github.com/helpmail/helpmail/internal/dovecottest"
 	"github.com/helpmail/helpmail/mailbox"
 )
+
+// testUser is the test server's account, also the support address.
+const testUser = dovecottest.User
 
 // memCheckpoints is an in-memory Checkpoints.
 type memCheckpoints struct {
@@ -226,23 +225,23 @@ func waitLog(t testing.TB, msgs <-chan string, want string, timeout time.Duratio
 }
 
 // account is a plaintext Account for the test server.
-func (d *dovecot) account() Account {
+func account(d *dovecottest.Server) Account {
 	return Account{
 		Name:     testUser,
 		Address:  testUser,
 		Host:     "127.0.0.1",
-		Port:     d.port,
+		Port:     d.Port,
 		Security: "none",
 		Username: testUser,
-		Password: testPass,
+		Password: dovecottest.Password,
 	}
 }
 
 // newPoller returns a Poller on the test server's INBOX that delivers to
 // rec and logs to t.
-func (d *dovecot) newPoller(t testing.TB, rec *recorder, msgs chan<- string) *Poller {
+func newPoller(t testing.TB, d *dovecottest.Server, rec *recorder, msgs chan<- string) *Poller {
 	return &Poller{
-		Account:     d.account(),
+		Account:     account(d),
 		Checkpoints: &memCheckpoints{},
 		Deliver:     rec.Deliver,
 		Refuse:      rec.Refuse,
@@ -250,81 +249,6 @@ func (d *dovecot) newPoller(t testing.TB, rec *recorder, msgs chan<- string) *Po
 		MinBackoff:  20 * time.Millisecond,
 		MaxBackoff:  200 * time.Millisecond,
 	}
-}
-
-// client logs in to the test server as testUser, for putting mail in and
-// looking at the result. It is closed when the test ends.
-func (d *dovecot) client(t testing.TB) *imapclient.Client {
-	t.Helper()
-	c, err := imapclient.DialInsecure(net.JoinHostPort("127.0.0.1", strconv.Itoa(d.port)), nil)
-	if err != nil {
-		t.Fatalf("DialInsecure() = %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.Login(testUser, testPass).Wait(); err != nil {
-		t.Fatalf("Login() = %v", err)
-	}
-	return c
-}
-
-// appendMessage APPENDs raw to mbox with flags and returns its UID.
-func appendMessage(t testing.TB, c *imapclient.Client, mbox string, raw []byte, flags ...imap.Flag) uint32 {
-	t.Helper()
-	cmd := c.Append(mbox, int64(len(raw)), &imap.AppendOptions{Flags: flags})
-	if _, err := cmd.Write(raw); err != nil {
-		t.Fatalf("Append(%s).Write() = %v", mbox, err)
-	}
-	if err := cmd.Close(); err != nil {
-		t.Fatalf("Append(%s).Close() = %v", mbox, err)
-	}
-	data, err := cmd.Wait()
-	if err != nil {
-		t.Fatalf("Append(%s).Wait() = %v", mbox, err)
-	}
-	return uint32(data.UID)
-}
-
-// storedMessage is a message as the server holds it.
-type storedMessage struct {
-	uid     uint32
-	id      string // Message-ID with angle brackets
-	seen    bool
-	deleted bool
-}
-
-// listMailbox returns the messages of mbox, or nil with exists false when
-// there is no such mailbox.
-func listMailbox(t testing.TB, c *imapclient.Client, mbox string) (msgs []storedMessage, exists bool) {
-	t.Helper()
-	sel, err := c.Select(mbox, &imap.SelectOptions{ReadOnly: true}).Wait()
-	if err != nil {
-		return nil, false
-	}
-	if sel.NumMessages == 0 {
-		return nil, true
-	}
-	bufs, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, Envelope: true}).Collect()
-	if err != nil {
-		t.Fatalf("Fetch(%s 1:*) = %v", mbox, err)
-	}
-	for _, b := range bufs {
-		m := storedMessage{uid: uint32(b.UID), id: "<" + b.Envelope.MessageID + ">"}
-		for _, f := range b.Flags {
-			m.seen = m.seen || f == imap.FlagSeen
-			m.deleted = m.deleted || f == imap.FlagDeleted
-		}
-		msgs = append(msgs, m)
-	}
-	return msgs, true
-}
-
-// ids returns the Message-IDs of msgs, in order.
-func ids(msgs []storedMessage) []string {
-	var out []string
-	for _, m := range msgs {
-		out = append(out, m.id)
-	}
-	return out
 }
 
 // runPoller starts p.Run in a goroutine. The returned stop (also run at

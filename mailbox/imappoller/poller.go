@@ -145,6 +145,14 @@ func (e *ConfigError) Error() string {
 	return fmt.Sprintf("imappoller: %s: %s", e.Field, e.Reason)
 }
 
+// Check returns the *ConfigError that Run and Poll would return for these
+// settings, without connecting, so that a program can refuse to start
+// with an account that can never work instead of running without it.
+func (p *Poller) Check() error {
+	_, err := p.settings()
+	return err
+}
+
 // settings is an Account and Poller with every default applied and every
 // value checked.
 type settings struct {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/helpmail/helpmail/internal/dovecottest"
 	"github.com/helpmail/helpmail/mailbox"
 )
 
@@ -67,8 +68,8 @@ func corpusMessages(t testing.TB, n int) [][]byte {
 // nothing.
 func TestPollDelivers(t *testing.T) {
 	t.Parallel()
-	d := startDovecot(t, dovecotOptions{})
-	c := d.client(t)
+	d := dovecottest.Start(t, dovecottest.Options{})
+	c := d.Client(t)
 
 	type sent struct {
 		raw        []byte
@@ -85,11 +86,11 @@ func TestPollDelivers(t *testing.T) {
 		msgs = append(msgs, sent{raw: raw, mailFrom: from, nullSender: null})
 	}
 	for _, m := range msgs {
-		appendMessage(t, c, "INBOX", m.raw)
+		dovecottest.Append(t, c, "INBOX", m.raw)
 	}
 
 	rec := newRecorder()
-	p := d.newPoller(t, rec, nil)
+	p := newPoller(t, d, rec, nil)
 	n, err := p.Poll(context.Background())
 	if err != nil || n != len(msgs) {
 		t.Fatalf("Poll() = %d, %v, want %d, nil", n, err, len(msgs))
@@ -112,18 +113,18 @@ func TestPollDelivers(t *testing.T) {
 		}
 	}
 
-	inbox, _ := listMailbox(t, c, "INBOX")
+	inbox, _ := dovecottest.List(t, c, "INBOX")
 	if len(inbox) != len(msgs) {
 		t.Fatalf("INBOX holds %d messages, want %d (after=seen keeps them)", len(inbox), len(msgs))
 	}
 	for _, m := range inbox {
-		if !m.seen {
-			t.Errorf("message %s (uid %d) not \\Seen after delivery", m.id, m.uid)
+		if !m.Seen {
+			t.Errorf("message %s (uid %d) not \\Seen after delivery", m.ID, m.UID)
 		}
 	}
 	validity, last, _ := p.Checkpoints.LoadCheckpoint(context.Background(), testUser, "INBOX")
-	if validity == 0 || last != inbox[len(inbox)-1].uid {
-		t.Errorf("checkpoint = %d, %d, want the UIDVALIDITY, %d", validity, last, inbox[len(inbox)-1].uid)
+	if validity == 0 || last != inbox[len(inbox)-1].UID {
+		t.Errorf("checkpoint = %d, %d, want the UIDVALIDITY, %d", validity, last, inbox[len(inbox)-1].UID)
 	}
 
 	n, err = p.Poll(context.Background())
@@ -136,7 +137,7 @@ func TestPollDelivers(t *testing.T) {
 // TestAfterActions: each after-action leaves the mailbox in its state.
 func TestAfterActions(t *testing.T) {
 	t.Parallel()
-	d := startDovecot(t, dovecotOptions{})
+	d := dovecottest.Start(t, dovecottest.Options{})
 	tests := []struct {
 		after     string
 		inbox     bool   // the message stays in INBOX, \Seen
@@ -152,38 +153,38 @@ func TestAfterActions(t *testing.T) {
 		t.Run(tt.after, func(t *testing.T) {
 			// One mailbox per case, so the cases cannot see each other.
 			mbox := fmt.Sprintf("Case%d", i)
-			c := d.client(t)
+			c := d.Client(t)
 			if err := c.Create(mbox, nil).Wait(); err != nil {
 				t.Fatalf("Create(%s) = %v", mbox, err)
 			}
 			id := fmt.Sprintf("<after-%d@example.org>", i)
-			appendMessage(t, c, mbox, testMessage(id, ""))
+			dovecottest.Append(t, c, mbox, testMessage(id, ""))
 			rec := newRecorder()
-			p := d.newPoller(t, rec, nil)
+			p := newPoller(t, d, rec, nil)
 			p.Account.Mailbox, p.Account.After = mbox, tt.after
 			if n, err := p.Poll(context.Background()); err != nil || n != 1 {
 				t.Fatalf("Poll() = %d, %v, want 1, nil", n, err)
 			}
 
-			got, _ := listMailbox(t, c, mbox)
+			got, _ := dovecottest.List(t, c, mbox)
 			switch {
-			case tt.inbox && (len(got) != 1 || !got[0].seen || got[0].deleted):
+			case tt.inbox && (len(got) != 1 || !got[0].Seen || got[0].Deleted):
 				t.Errorf("%s after %q = %+v, want the message, \\Seen", mbox, tt.after, got)
 			case !tt.inbox && len(got) != 0:
 				t.Errorf("%s after %q = %+v, want empty", mbox, tt.after, got)
 			}
 			if tt.moveTo != "" {
-				moved, exists := listMailbox(t, c, tt.moveTo)
-				if !exists || !slices.Contains(ids(moved), id) {
-					t.Errorf("%s after %q = %v (exists %v), want it to hold %s", tt.moveTo, tt.after, ids(moved), exists, id)
+				moved, exists := dovecottest.List(t, c, tt.moveTo)
+				if !exists || !slices.Contains(dovecottest.IDs(moved), id) {
+					t.Errorf("%s after %q = %v (exists %v), want it to hold %s", tt.moveTo, tt.after, dovecottest.IDs(moved), exists, id)
 				}
 			}
 			if tt.untouched != "" {
-				if other, _ := listMailbox(t, c, tt.untouched); slices.Contains(ids(other), id) {
+				if other, _ := dovecottest.List(t, c, tt.untouched); slices.Contains(dovecottest.IDs(other), id) {
 					t.Errorf("%s after %q holds %s, want it untouched", tt.untouched, tt.after, id)
 				}
 			}
-			if _, exists := listMailbox(t, c, DefaultRefusedFolder); exists {
+			if _, exists := dovecottest.List(t, c, DefaultRefusedFolder); exists {
 				t.Errorf("folder %s exists after %q with nothing refused", DefaultRefusedFolder, tt.after)
 			}
 		})
@@ -195,7 +196,7 @@ func TestAfterActions(t *testing.T) {
 // messages too.
 func TestInitialScan(t *testing.T) {
 	t.Parallel()
-	d := startDovecot(t, dovecotOptions{})
+	d := dovecottest.Start(t, dovecottest.Options{})
 	tests := []struct {
 		scan string
 		want []string // Message-IDs taken by the first pass
@@ -207,17 +208,17 @@ func TestInitialScan(t *testing.T) {
 	for i, tt := range tests {
 		t.Run("scan="+tt.scan, func(t *testing.T) {
 			mbox := fmt.Sprintf("Scan%d", i)
-			c := d.client(t)
+			c := d.Client(t)
 			if err := c.Create(mbox, nil).Wait(); err != nil {
 				t.Fatalf("Create(%s) = %v", mbox, err)
 			}
-			appendMessage(t, c, mbox, testMessage("<old1@x>", ""), imap.FlagSeen)
-			appendMessage(t, c, mbox, testMessage("<new1@x>", ""))
-			appendMessage(t, c, mbox, testMessage("<old2@x>", ""), imap.FlagSeen)
-			appendMessage(t, c, mbox, testMessage("<new2@x>", ""))
+			dovecottest.Append(t, c, mbox, testMessage("<old1@x>", ""), imap.FlagSeen)
+			dovecottest.Append(t, c, mbox, testMessage("<new1@x>", ""))
+			dovecottest.Append(t, c, mbox, testMessage("<old2@x>", ""), imap.FlagSeen)
+			dovecottest.Append(t, c, mbox, testMessage("<new2@x>", ""))
 
 			rec := newRecorder()
-			p := d.newPoller(t, rec, nil)
+			p := newPoller(t, d, rec, nil)
 			p.Account.Mailbox, p.Account.InitialScan, p.Account.After = mbox, tt.scan, "move:Archive"
 			if n, err := p.Poll(context.Background()); err != nil || n != len(tt.want) {
 				t.Fatalf("Poll() = %d, %v, want %d, nil", n, err, len(tt.want))
@@ -233,7 +234,7 @@ func TestInitialScan(t *testing.T) {
 			}
 
 			// Once a checkpoint exists, a \Seen message is new mail too.
-			appendMessage(t, c, mbox, testMessage("<later@x>", ""), imap.FlagSeen)
+			dovecottest.Append(t, c, mbox, testMessage("<later@x>", ""), imap.FlagSeen)
 			if n, err := p.Poll(context.Background()); err != nil || n != 1 {
 				t.Fatalf("second Poll() = %d, %v, want 1, nil", n, err)
 			}
@@ -248,17 +249,17 @@ func TestInitialScan(t *testing.T) {
 // scanned again from UID 1, and the desk's dedupe leaves no duplicate.
 func TestUIDValidityChange(t *testing.T) {
 	t.Parallel()
-	d := startDovecot(t, dovecotOptions{})
-	c := d.client(t)
+	d := dovecottest.Start(t, dovecottest.Options{})
+	c := d.Client(t)
 	const mbox = "Support"
 	if err := c.Create(mbox, nil).Wait(); err != nil {
 		t.Fatalf("Create(%s) = %v", mbox, err)
 	}
-	appendMessage(t, c, mbox, testMessage("<one@x>", ""))
-	appendMessage(t, c, mbox, testMessage("<two@x>", ""))
+	dovecottest.Append(t, c, mbox, testMessage("<one@x>", ""))
+	dovecottest.Append(t, c, mbox, testMessage("<two@x>", ""))
 	rec := newRecorder()
 	msgs := make(chan string, 100)
-	p := d.newPoller(t, rec, msgs)
+	p := newPoller(t, d, rec, msgs)
 	p.Account.Mailbox = mbox
 	if n, err := p.Poll(context.Background()); err != nil || n != 2 {
 		t.Fatalf("Poll() = %d, %v, want 2, nil", n, err)
@@ -273,8 +274,8 @@ func TestUIDValidityChange(t *testing.T) {
 	}
 	// UID 1 and 2 again: below the old checkpoint, so only a rescan finds
 	// <three@x>.
-	appendMessage(t, c, mbox, testMessage("<three@x>", ""))
-	appendMessage(t, c, mbox, testMessage("<one@x>", ""))
+	dovecottest.Append(t, c, mbox, testMessage("<three@x>", ""))
+	dovecottest.Append(t, c, mbox, testMessage("<one@x>", ""))
 	if n, err := p.Poll(context.Background()); err != nil || n != 2 {
 		t.Fatalf("Poll() after recreate = %d, %v, want 2, nil", n, err)
 	}
@@ -293,22 +294,22 @@ func TestUIDValidityChange(t *testing.T) {
 // without waiting for the poll interval.
 func TestRunIdle(t *testing.T) {
 	t.Parallel()
-	d := startDovecot(t, dovecotOptions{})
-	c := d.client(t)
-	appendMessage(t, c, "INBOX", testMessage("<backlog@x>", ""))
+	d := dovecottest.Start(t, dovecottest.Options{})
+	c := d.Client(t)
+	dovecottest.Append(t, c, "INBOX", testMessage("<backlog@x>", ""))
 	rec := newRecorder()
 	msgs := make(chan string, 1000)
-	p := d.newPoller(t, rec, msgs)
+	p := newPoller(t, d, rec, msgs)
 	p.Account.PollInterval = time.Hour // only IDLE can be this quick
 	runPoller(t, p)
 	rec.waitStored(t, "<backlog@x>", 10*time.Second)
 	for i := range 3 {
 		waitLog(t, msgs, "idling", 10*time.Second)
 		id := fmt.Sprintf("<idle-%d@x>", i)
-		appendMessage(t, c, "INBOX", testMessage(id, ""))
+		dovecottest.Append(t, c, "INBOX", testMessage(id, ""))
 		rec.waitStored(t, id, 10*time.Second)
 	}
-	if inbox, _ := listMailbox(t, c, "INBOX"); len(inbox) != 4 || !inbox[3].seen {
+	if inbox, _ := dovecottest.List(t, c, "INBOX"); len(inbox) != 4 || !inbox[3].Seen {
 		t.Errorf("INBOX = %+v, want 4 messages, the last \\Seen", inbox)
 	}
 }
@@ -317,10 +318,10 @@ func TestRunIdle(t *testing.T) {
 // re-scan, then resumed.
 func TestRunIdleRestart(t *testing.T) {
 	t.Parallel()
-	d := startDovecot(t, dovecotOptions{})
+	d := dovecottest.Start(t, dovecottest.Options{})
 	rec := newRecorder()
 	msgs := make(chan string, 1000)
-	p := d.newPoller(t, rec, msgs)
+	p := newPoller(t, d, rec, msgs)
 	p.Account.PollInterval = 100 * time.Millisecond
 	runPoller(t, p)
 	for range 3 {
@@ -333,23 +334,23 @@ func TestRunIdleRestart(t *testing.T) {
 // delivers what arrives after it came back.
 func TestRunServerRestart(t *testing.T) {
 	t.Parallel()
-	d := startDovecot(t, dovecotOptions{})
-	appendMessage(t, d.client(t), "INBOX", testMessage("<before@x>", ""))
+	d := dovecottest.Start(t, dovecottest.Options{})
+	dovecottest.Append(t, d.Client(t), "INBOX", testMessage("<before@x>", ""))
 	rec := newRecorder()
 	msgs := make(chan string, 1000)
-	p := d.newPoller(t, rec, msgs)
+	p := newPoller(t, d, rec, msgs)
 	p.Account.PollInterval = time.Hour
 	runPoller(t, p)
 	rec.waitStored(t, "<before@x>", 10*time.Second)
 	waitLog(t, msgs, "idling", 10*time.Second)
 
-	d.stop()
+	d.Stop()
 	waitLog(t, msgs, "imap session failed; reconnecting", 10*time.Second)
-	if err := d.start(); err != nil {
+	if err := d.Restart(); err != nil {
 		t.Fatalf("restart dovecot: %v", err)
 	}
 	waitLog(t, msgs, "imap connected", 10*time.Second)
-	appendMessage(t, d.client(t), "INBOX", testMessage("<after@x>", ""))
+	dovecottest.Append(t, d.Client(t), "INBOX", testMessage("<after@x>", ""))
 	rec.waitStored(t, "<after@x>", 10*time.Second)
 	if stored, _ := rec.snapshot(); len(stored) != 2 {
 		t.Errorf("recorder holds %d messages, want 2", len(stored))
@@ -361,7 +362,7 @@ func TestRunServerRestart(t *testing.T) {
 // message ends flagged.
 func TestCrashBetweenCommitAndFlag(t *testing.T) {
 	t.Parallel()
-	d := startDovecot(t, dovecotOptions{})
+	d := dovecottest.Start(t, dovecottest.Options{})
 	tests := []struct {
 		name  string
 		crash func(cancel context.CancelFunc) error // what Deliver does after committing, once
@@ -372,7 +373,7 @@ func TestCrashBetweenCommitAndFlag(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			mbox := fmt.Sprintf("Crash%d", i)
-			c := d.client(t)
+			c := d.Client(t)
 			if err := c.Create(mbox, nil).Wait(); err != nil {
 				t.Fatalf("Create(%s) = %v", mbox, err)
 			}
@@ -385,13 +386,13 @@ func TestCrashBetweenCommitAndFlag(t *testing.T) {
 				}
 				return false, nil
 			}
-			p := d.newPoller(t, rec, nil)
+			p := newPoller(t, d, rec, nil)
 			p.Account.Mailbox = mbox
 			// The first pass sets the checkpoint; the crash happens later.
 			if n, err := p.Poll(context.Background()); err != nil || n != 0 {
 				t.Fatalf("Poll() of the empty mailbox = %d, %v, want 0, nil", n, err)
 			}
-			appendMessage(t, c, mbox, testMessage("<crash@x>", ""))
+			dovecottest.Append(t, c, mbox, testMessage("<crash@x>", ""))
 			if _, err := p.Poll(ctx); err == nil {
 				t.Fatalf("Poll() with a crash after commit = nil error, want one")
 			}
@@ -403,7 +404,7 @@ func TestCrashBetweenCommitAndFlag(t *testing.T) {
 			if len(stored) != 1 || calls != 2 {
 				t.Errorf("recorder holds %d messages after %d Deliver calls, want 1 after 2", len(stored), calls)
 			}
-			if got, _ := listMailbox(t, c, mbox); len(got) != 1 || !got[0].seen {
+			if got, _ := dovecottest.List(t, c, mbox); len(got) != 1 || !got[0].Seen {
 				t.Errorf("%s = %+v, want the message, \\Seen", mbox, got)
 			}
 		})
@@ -414,10 +415,10 @@ func TestCrashBetweenCommitAndFlag(t *testing.T) {
 // and stops the pass there; Run retries it after a back-off.
 func TestDeliverTemporaryError(t *testing.T) {
 	t.Parallel()
-	d := startDovecot(t, dovecotOptions{})
-	c := d.client(t)
+	d := dovecottest.Start(t, dovecottest.Options{})
+	c := d.Client(t)
 	for _, id := range []string{"<ok@x>", "<flaky@x>", "<behind@x>"} {
-		appendMessage(t, c, "INBOX", testMessage(id, ""))
+		dovecottest.Append(t, c, "INBOX", testMessage(id, ""))
 	}
 	rec := newRecorder()
 	failures := 3
@@ -429,7 +430,7 @@ func TestDeliverTemporaryError(t *testing.T) {
 		return false, nil
 	}
 	msgs := make(chan string, 1000)
-	p := d.newPoller(t, rec, msgs)
+	p := newPoller(t, d, rec, msgs)
 	p.Account.After = "move:Archive"
 	p.Account.InitialScan = "all" // saves the checkpoint after each message
 
@@ -437,21 +438,21 @@ func TestDeliverTemporaryError(t *testing.T) {
 	if err == nil || n != 1 || !strings.Contains(err.Error(), "database is locked") {
 		t.Fatalf("Poll() = %d, %v, want 1, the Deliver error", n, err)
 	}
-	inbox, _ := listMailbox(t, c, "INBOX")
-	if want := []string{"<flaky@x>", "<behind@x>"}; !slices.Equal(ids(inbox), want) || inbox[0].seen {
+	inbox, _ := dovecottest.List(t, c, "INBOX")
+	if want := []string{"<flaky@x>", "<behind@x>"}; !slices.Equal(dovecottest.IDs(inbox), want) || inbox[0].Seen {
 		t.Errorf("INBOX after a failed Deliver = %+v, want %v unseen", inbox, want)
 	}
 	_, last, _ := p.Checkpoints.LoadCheckpoint(context.Background(), testUser, "INBOX")
-	if last != inbox[0].uid-1 {
-		t.Errorf("checkpoint last UID = %d, want %d (just below the failed message)", last, inbox[0].uid-1)
+	if last != inbox[0].UID-1 {
+		t.Errorf("checkpoint last UID = %d, want %d (just below the failed message)", last, inbox[0].UID-1)
 	}
 
 	runPoller(t, p)
 	rec.waitStored(t, "<flaky@x>", 10*time.Second)
 	rec.waitStored(t, "<behind@x>", 10*time.Second)
 	waitLog(t, msgs, "idling", 10*time.Second)
-	if inbox, _ := listMailbox(t, c, "INBOX"); len(inbox) != 0 {
-		t.Errorf("INBOX after the retry = %v, want empty", ids(inbox))
+	if inbox, _ := dovecottest.List(t, c, "INBOX"); len(inbox) != 0 {
+		t.Errorf("INBOX after the retry = %v, want empty", dovecottest.IDs(inbox))
 	}
 }
 
@@ -460,7 +461,7 @@ func TestDeliverTemporaryError(t *testing.T) {
 // leaves it in place.
 func TestRefused(t *testing.T) {
 	t.Parallel()
-	d := startDovecot(t, dovecotOptions{})
+	d := dovecottest.Start(t, dovecottest.Options{})
 	big := testMessage("<big@x>", "<alice@example.org>")
 	big = append(big, bytes.Repeat([]byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n"), 200)...)
 	tests := []struct {
@@ -478,12 +479,12 @@ func TestRefused(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			mbox := fmt.Sprintf("Refuse%d", i)
 			refused := fmt.Sprintf("Refused%d", i)
-			c := d.client(t)
+			c := d.Client(t)
 			if err := c.Create(mbox, nil).Wait(); err != nil {
 				t.Fatalf("Create(%s) = %v", mbox, err)
 			}
-			appendMessage(t, c, mbox, tt.raw)
-			appendMessage(t, c, mbox, testMessage(fmt.Sprintf("<fine-%d@x>", i), ""))
+			dovecottest.Append(t, c, mbox, tt.raw)
+			dovecottest.Append(t, c, mbox, testMessage(fmt.Sprintf("<fine-%d@x>", i), ""))
 			rec := newRecorder()
 			rec.hook = func(_ context.Context, raw []byte, _ int) (bool, error) {
 				if tt.reject && bytes.Equal(raw, tt.raw) {
@@ -491,7 +492,7 @@ func TestRefused(t *testing.T) {
 				}
 				return false, nil
 			}
-			p := d.newPoller(t, rec, nil)
+			p := newPoller(t, d, rec, nil)
 			p.Account.Mailbox, p.Account.RefusedFolder, p.Account.MaxMessageBytes = mbox, refused, 4096
 			p.Account.After = "delete"
 			if tt.refuseErr != nil {
@@ -503,8 +504,8 @@ func TestRefused(t *testing.T) {
 				if !errors.Is(err, tt.refuseErr) || n != 0 {
 					t.Fatalf("Poll() = %d, %v, want 0, %v", n, err, tt.refuseErr)
 				}
-				got, _ := listMailbox(t, c, mbox)
-				if len(got) != 2 || got[0].id != dedupeKey(tt.raw) || got[0].seen {
+				got, _ := dovecottest.List(t, c, mbox)
+				if len(got) != 2 || got[0].ID != dedupeKey(tt.raw) || got[0].Seen {
 					t.Errorf("%s after a failed Refuse = %+v, want both messages, untouched", mbox, got)
 				}
 				return
@@ -525,11 +526,11 @@ func TestRefused(t *testing.T) {
 			if stored, _ := rec.snapshot(); len(stored) != 1 {
 				t.Errorf("recorder holds %d messages, want 1 (only the fine one)", len(stored))
 			}
-			if got, _ := listMailbox(t, c, mbox); len(got) != 0 {
-				t.Errorf("%s = %v, want empty", mbox, ids(got))
+			if got, _ := dovecottest.List(t, c, mbox); len(got) != 0 {
+				t.Errorf("%s = %v, want empty", mbox, dovecottest.IDs(got))
 			}
-			got, exists := listMailbox(t, c, refused)
-			if !exists || len(got) != 1 || got[0].id != dedupeKey(tt.raw) || got[0].deleted {
+			got, exists := dovecottest.List(t, c, refused)
+			if !exists || len(got) != 1 || got[0].ID != dedupeKey(tt.raw) || got[0].Deleted {
 				t.Errorf("%s = %+v (exists %v), want the refused message, not deleted", refused, got, exists)
 			}
 		})
@@ -541,13 +542,13 @@ func TestRefused(t *testing.T) {
 func TestBacklog(t *testing.T) {
 	t.Parallel()
 	const count, size = 1000, 32 << 10
-	d := startDovecot(t, dovecotOptions{})
-	c := d.client(t)
+	d := dovecottest.Start(t, dovecottest.Options{})
+	c := d.Client(t)
 	start := time.Now()
 	filler := bytes.Repeat([]byte("All work and no play makes Jack a dull boy, said the ticket.\r\n"), size/62)
 	for i := range count {
 		raw := append(testMessage(fmt.Sprintf("<backlog-%d@x>", i), ""), filler...)
-		appendMessage(t, c, "INBOX", raw)
+		dovecottest.Append(t, c, "INBOX", raw)
 	}
 	t.Logf("appended %d messages of %d KiB in %v", count, size>>10, time.Since(start).Round(time.Millisecond))
 
@@ -566,7 +567,7 @@ func TestBacklog(t *testing.T) {
 		}
 		return false, nil
 	}
-	p := d.newPoller(t, rec, nil)
+	p := newPoller(t, d, rec, nil)
 	p.Logger = testLogger(t, slog.LevelInfo, nil)
 	p.Account.After = "move:Archive"
 	start = time.Now()
@@ -586,10 +587,10 @@ func TestBacklog(t *testing.T) {
 	if grew > 8<<20 {
 		t.Errorf("live heap grew by %d MiB while delivering, want under 8 MiB", grew>>20)
 	}
-	if inbox, _ := listMailbox(t, c, "INBOX"); len(inbox) != 0 {
+	if inbox, _ := dovecottest.List(t, c, "INBOX"); len(inbox) != 0 {
 		t.Errorf("INBOX holds %d messages, want none", len(inbox))
 	}
-	if archive, _ := listMailbox(t, c, "Archive"); len(archive) != count {
+	if archive, _ := dovecottest.List(t, c, "Archive"); len(archive) != count {
 		t.Errorf("Archive holds %d messages, want %d", len(archive), count)
 	}
 }
@@ -598,23 +599,23 @@ func TestBacklog(t *testing.T) {
 // RootCAs, and fail without it.
 func TestTLS(t *testing.T) {
 	t.Parallel()
-	d := startDovecot(t, dovecotOptions{tls: true})
-	appendMessage(t, d.client(t), "INBOX", testMessage("<tls@x>", ""))
+	d := dovecottest.Start(t, dovecottest.Options{TLS: true})
+	dovecottest.Append(t, d.Client(t), "INBOX", testMessage("<tls@x>", ""))
 	tests := []struct {
 		security string
 		port     int
 		roots    *x509.CertPool
 		wantErr  bool
 	}{
-		{"starttls", d.port, d.roots, false},
-		{"tls", d.tlsPort, d.roots, false},
-		{"starttls", d.port, nil, true},
-		{"tls", d.tlsPort, nil, true},
+		{"starttls", d.Port, d.Roots, false},
+		{"tls", d.TLSPort, d.Roots, false},
+		{"starttls", d.Port, nil, true},
+		{"tls", d.TLSPort, nil, true},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/trusted=%v", tt.security, tt.roots != nil), func(t *testing.T) {
 			rec := newRecorder()
-			p := d.newPoller(t, rec, nil)
+			p := newPoller(t, d, rec, nil)
 			p.Account.Security, p.Account.Port = tt.security, tt.port
 			p.Account.InitialScan = "all" // every case takes the same message
 			if tt.roots != nil {
@@ -639,36 +640,36 @@ func TestTLS(t *testing.T) {
 // moves fall back to COPY, \Deleted and EXPUNGE.
 func TestLegacyServer(t *testing.T) {
 	t.Parallel()
-	d := startDovecot(t, dovecotOptions{extraConf: "imap_capability = IMAP4rev1 LITERAL+ SASL-IR"})
-	c := d.client(t)
+	d := dovecottest.Start(t, dovecottest.Options{ExtraConf: "imap_capability = IMAP4rev1 LITERAL+ SASL-IR"})
+	c := d.Client(t)
 	caps, err := c.Capability().Wait()
 	if err != nil || caps.Has(imap.CapIdle) || caps.Has(imap.CapMove) || caps.Has(imap.CapUIDPlus) {
 		t.Fatalf("Capability() = %v, %v, want no IDLE, MOVE, UIDPLUS", caps, err)
 	}
 	rec := newRecorder()
 	msgs := make(chan string, 1000)
-	p := d.newPoller(t, rec, msgs)
+	p := newPoller(t, d, rec, msgs)
 	p.Account.PollInterval = 50 * time.Millisecond
 	p.Account.After = "move:Archive"
 	p.Account.MaxMessageBytes = 1000
 	runPoller(t, p)
 	waitLog(t, msgs, "imap connected", 10*time.Second)
 
-	appendMessage(t, c, "INBOX", testMessage("<legacy@x>", ""))
+	dovecottest.Append(t, c, "INBOX", testMessage("<legacy@x>", ""))
 	big := append(testMessage("<legacy-big@x>", ""), bytes.Repeat([]byte("x"), 2000)...)
-	appendMessage(t, c, "INBOX", big)
+	dovecottest.Append(t, c, "INBOX", big)
 	rec.waitStored(t, "<legacy@x>", 10*time.Second)
 	waitLog(t, msgs, "refusing message", 10*time.Second)
 	waitLog(t, msgs, "created folder", 10*time.Second)
 	waitLog(t, msgs, "pass complete", 10*time.Second)
 
-	if inbox, _ := listMailbox(t, c, "INBOX"); len(inbox) != 0 {
+	if inbox, _ := dovecottest.List(t, c, "INBOX"); len(inbox) != 0 {
 		t.Errorf("INBOX = %+v, want empty", inbox)
 	}
-	if archive, _ := listMailbox(t, c, "Archive"); !slices.Equal(ids(archive), []string{"<legacy@x>"}) {
-		t.Errorf("Archive = %v, want [<legacy@x>]", ids(archive))
+	if archive, _ := dovecottest.List(t, c, "Archive"); !slices.Equal(dovecottest.IDs(archive), []string{"<legacy@x>"}) {
+		t.Errorf("Archive = %v, want [<legacy@x>]", dovecottest.IDs(archive))
 	}
-	if refused, _ := listMailbox(t, c, DefaultRefusedFolder); !slices.Equal(ids(refused), []string{"<legacy-big@x>"}) {
-		t.Errorf("%s = %v, want [<legacy-big@x>]", DefaultRefusedFolder, ids(refused))
+	if refused, _ := dovecottest.List(t, c, DefaultRefusedFolder); !slices.Equal(dovecottest.IDs(refused), []string{"<legacy-big@x>"}) {
+		t.Errorf("%s = %v, want [<legacy-big@x>]", DefaultRefusedFolder, dovecottest.IDs(refused))
 	}
 }
