@@ -51,26 +51,8 @@ type JobReport struct {
 func (d *Desk) RunJobs(ctx context.Context, now time.Time) (JobReport, error) {
 	now = now.UTC()
 	var rep JobReport
-	s := d.Config.Schedule
-	jobs := []struct {
-		kind   DueKind
-		before time.Time
-		count  *int
-		on     bool
-	}{
-		{DueFirstResponseBreach, now, &rep.Breaches, true},
-		{DueFirstResponseWarning, now, &rep.Warnings, true},
-		{DueResolutionBreach, now, &rep.Breaches, true},
-		{DueResolutionWarning, now, &rep.Warnings, true},
-		{DueWaitingClose, now.Add(-s.WaitingReminderAfter - s.WaitingCloseAfter), &rep.Closed, s.WaitingReminderAfter > 0 && s.WaitingCloseAfter > 0},
-		{DueWaitingReminder, now.Add(-s.WaitingReminderAfter), &rep.Reminders, s.WaitingReminderAfter > 0},
-		{DueAutoClose, now.Add(-s.AutoCloseAfter), &rep.Closed, s.AutoCloseAfter > 0},
-	}
 	queued := 0
-	for _, j := range jobs {
-		if !j.on {
-			continue
-		}
+	for _, j := range d.jobs(now, &rep) {
 		// Batches: a pass after a long outage may find many tickets.
 		for {
 			var due []*Ticket
@@ -83,7 +65,7 @@ func (d *Desk) RunJobs(ctx context.Context, now time.Time) (JobReport, error) {
 			}
 			done := 0
 			for _, t := range due {
-				acted, q, err := d.runJob(ctx, j.kind, t.Number, now, j.before)
+				acted, q, err := d.runJob(ctx, j, t.Number, now, false)
 				if err != nil {
 					return rep, fmt.Errorf("jobs: %s on #%d: %w", j.kind, t.Number, err)
 				}
@@ -108,10 +90,74 @@ func (d *Desk) RunJobs(ctx context.Context, now time.Time) (JobReport, error) {
 	return rep, nil
 }
 
+// SettleImported settles, without sending anything, every job already due
+// at now on tickets that `helpmail import` filled from an archive: a
+// deadline that passed in the archive is history, not news, so no SLA
+// warning or breach is sent for it, no customer is reminded of a
+// conversation from years ago, and a ticket that would long have been
+// closed is closed as of the time it would have been (so the reopen
+// window counts from then). Marks are recorded as RunJobs records them,
+// so the scheduler never acts on those deadlines; later deadlines (a
+// reply after the import) work as usual.
+func (d *Desk) SettleImported(ctx context.Context, numbers []int64, now time.Time) (JobReport, error) {
+	now = now.UTC()
+	var rep JobReport
+	for _, j := range d.jobs(now, &rep) {
+		for _, n := range numbers {
+			acted, _, err := d.runJob(ctx, j, n, now, true)
+			if err != nil {
+				return rep, fmt.Errorf("settle import: %s on #%d: %w", j.kind, n, err)
+			}
+			if acted {
+				*j.count++
+			}
+		}
+	}
+	return rep, nil
+}
+
+// job is one scheduled job of a pass: its kind, the status-age threshold
+// of the reminder and close jobs, the report counter it adds to, and for
+// the close jobs how long after the mark's deadline the ticket closes.
+type job struct {
+	kind       DueKind
+	before     time.Time
+	count      *int
+	closeAfter time.Duration
+}
+
+// jobs lists the enabled jobs of a pass at now, breaches before warnings
+// (a ticket found past due gets the breach, not a late warning) and the
+// close before the reminder for the same reason.
+func (d *Desk) jobs(now time.Time, rep *JobReport) []job {
+	s := d.Config.Schedule
+	waitClose := s.WaitingReminderAfter + s.WaitingCloseAfter
+	all := []struct {
+		job
+		on bool
+	}{
+		{job{DueFirstResponseBreach, now, &rep.Breaches, 0}, true},
+		{job{DueFirstResponseWarning, now, &rep.Warnings, 0}, true},
+		{job{DueResolutionBreach, now, &rep.Breaches, 0}, true},
+		{job{DueResolutionWarning, now, &rep.Warnings, 0}, true},
+		{job{DueWaitingClose, now.Add(-waitClose), &rep.Closed, waitClose}, s.WaitingReminderAfter > 0 && s.WaitingCloseAfter > 0},
+		{job{DueWaitingReminder, now.Add(-s.WaitingReminderAfter), &rep.Reminders, 0}, s.WaitingReminderAfter > 0},
+		{job{DueAutoClose, now.Add(-s.AutoCloseAfter), &rep.Closed, s.AutoCloseAfter}, s.AutoCloseAfter > 0},
+	}
+	var out []job
+	for _, j := range all {
+		if j.on {
+			out = append(out, j.job)
+		}
+	}
+	return out
+}
+
 // runJob does one job on one ticket in its own transaction, after checking
 // again that it is due and marking it done. It reports whether it acted and
-// how much mail it queued.
-func (d *Desk) runJob(ctx context.Context, kind DueKind, number int64, now, before time.Time) (bool, int, error) {
+// how much mail it queued. A quiet run (an import being settled) records
+// the mark and closes what would have closed, as of then, and sends nothing.
+func (d *Desk) runJob(ctx context.Context, j job, number int64, now time.Time, quiet bool) (bool, int, error) {
 	acted := false
 	var dec Decision
 	err := d.Store.Update(ctx, func(tx Tx) error {
@@ -120,14 +166,22 @@ func (d *Desk) runJob(ctx context.Context, kind DueKind, number int64, now, befo
 		if err != nil {
 			return err
 		}
-		deadline, ok := jobDeadline(kind, t, now, before)
+		deadline, ok := jobDeadline(j.kind, t, now, j.before)
 		if !ok {
 			return nil // the ticket moved on since it was found
 		}
-		if acted, err = tx.AddMark(ctx, t.Number, kind, deadline, now); err != nil || !acted {
+		if acted, err = tx.AddMark(ctx, t.Number, j.kind, deadline, now); err != nil || !acted {
 			return err
 		}
-		return d.jobAction(ctx, tx, kind, t, deadline, now, &dec)
+		if !quiet {
+			return d.jobAction(ctx, tx, j.kind, t, deadline, now, &dec)
+		}
+		if j.closeAfter > 0 {
+			old := string(t.Status)
+			return d.autoClose(ctx, tx, t, deadline.Add(j.closeAfter),
+				"imported: the archive left it "+old+" long enough to close it; nobody was told")
+		}
+		return nil
 	})
 	return acted, countQueued(dec), err
 }
@@ -191,27 +245,32 @@ func (d *Desk) jobAction(ctx context.Context, tx Tx, kind DueKind, t *Ticket, de
 		}
 		return d.history(ctx, tx, t, now, "scheduler", "reminder", "", "waiting_reminder", "no answer from the customer", 0)
 	case DueWaitingClose, DueAutoClose:
-		old := t.Status
-		to, err := Transition(old, EventAutoClose)
-		if err != nil {
-			return err
-		}
-		d.setStatus(t, to, now)
-		t.UpdatedAt = now
-		if err := tx.UpdateTicket(ctx, t); err != nil {
-			return err
-		}
 		reason := fmt.Sprintf("resolved for %s", FormatDays(d.Config.Schedule.AutoCloseAfter))
 		if kind == DueWaitingClose {
 			reason = "no answer from the customer after the reminder"
 		}
-		if err := d.history(ctx, tx, t, now, "scheduler", "status", string(old), string(to), reason, 0); err != nil {
+		if err := d.autoClose(ctx, tx, t, now, reason); err != nil {
 			return err
 		}
 		data = templates.Data{Reason: reason, ReopenDays: int(d.Config.ReopenWindow / (24 * time.Hour))}
 		return d.toRequester(ctx, tx, t, "auto_closed", data, dec, now)
 	}
 	return nil
+}
+
+// autoClose closes t as of at on the scheduler's behalf and records why.
+func (d *Desk) autoClose(ctx context.Context, tx Tx, t *Ticket, at time.Time, reason string) error {
+	old := t.Status
+	to, err := Transition(old, EventAutoClose)
+	if err != nil {
+		return err
+	}
+	d.setStatus(t, to, at)
+	t.UpdatedAt = at
+	if err := tx.UpdateTicket(ctx, t); err != nil {
+		return err
+	}
+	return d.history(ctx, tx, t, at, "scheduler", "status", string(old), string(to), reason, 0)
 }
 
 // FormatDays prints a duration in whole days when it is one ("7 days").

@@ -23,7 +23,9 @@ type SearchResult struct {
 // with a snippet where the terms are marked [like this]. The query is a
 // list of words, all of which must match; "word*" matches a prefix and
 // "exact phrase" in double quotes a phrase. Operators of FTS5's own
-// syntax are taken as words, so no query can be a syntax error.
+// syntax are taken as words, so no query can be a syntax error. Templated
+// notifications are not searched: they repeat every ticket's subject and
+// the same boilerplate, which would only add noise to the ranking.
 func (tx *Tx) Search(ctx context.Context, query string, limit int) ([]SearchResult, error) {
 	match := ftsQuery(query)
 	if match == "" {
@@ -38,7 +40,7 @@ func (tx *Tx) Search(ctx context.Context, query string, limit int) ([]SearchResu
 				snippet(messages_fts, -1, '[', ']', '…', 16) AS snip,
 				bm25(messages_fts, 4.0, 1.0) AS rank
 			FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
-			WHERE messages_fts MATCH ? AND m.ticket IS NOT NULL
+			WHERE messages_fts MATCH ? AND m.ticket IS NOT NULL AND m.kind != ?
 		), best AS (
 			SELECT ticket, message, snip, rank,
 				ROW_NUMBER() OVER (PARTITION BY ticket ORDER BY rank, message) AS n
@@ -46,7 +48,7 @@ func (tx *Tx) Search(ctx context.Context, query string, limit int) ([]SearchResu
 		)
 		SELECT `+prefixed("t", ticketColumns)+`, best.message, best.snip, best.rank
 		FROM best JOIN tickets t ON t.number = best.ticket
-		WHERE best.n = 1 ORDER BY best.rank, t.number DESC LIMIT ?`, match, limit)
+		WHERE best.n = 1 ORDER BY best.rank, t.number DESC LIMIT ?`, match, string(helpmail.KindNotification), limit)
 	if err != nil {
 		return nil, fmt.Errorf("search %q: %w", query, err)
 	}
@@ -103,13 +105,30 @@ func ftsQuery(q string) string {
 	return strings.Join(terms, " ")
 }
 
-// prefixed qualifies every column of a column list with a table alias.
+// prefixed qualifies every column of a column list with a table alias. A
+// function over a column ("COALESCE(col, 0)") gets the alias on its first
+// argument; commas inside parentheses do not split the list.
 func prefixed(alias, cols string) string {
-	parts := strings.Split(cols, ",")
+	var parts []string
+	depth, start := 0, 0
+	for i, r := range cols {
+		switch r {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ',':
+			if depth == 0 {
+				parts = append(parts, cols[start:i])
+				start = i + 1
+			}
+		}
+	}
+	parts = append(parts, cols[start:])
 	for i, p := range parts {
 		p = strings.TrimSpace(p)
-		if strings.HasPrefix(p, "COALESCE(") {
-			p = "COALESCE(" + alias + "." + strings.TrimPrefix(p, "COALESCE(")
+		if fn, args, ok := strings.Cut(p, "("); ok {
+			p = fn + "(" + alias + "." + strings.TrimSpace(args)
 		} else {
 			p = alias + "." + p
 		}

@@ -168,7 +168,17 @@ func (tx *Tx) FindTickets(ctx context.Context, f helpmail.TicketFilter) ([]*help
 		}
 		out = append(out, &t)
 	}
-	return out, total, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	if len(out) == 0 && f.Offset > 0 {
+		// A page past the end has no row to carry COUNT(*) OVER (): count apart.
+		err := tx.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tickets WHERE `+strings.Join(where, " AND "), args...).Scan(&total)
+		if err != nil {
+			return nil, 0, fmt.Errorf("count tickets: %w", err)
+		}
+	}
+	return out, total, nil
 }
 
 func stringsOf[T ~string](vs []T) []string {

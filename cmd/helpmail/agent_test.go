@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"html"
-	"log/slog"
 	"mime/quotedprintable"
 	"os"
 	"path/filepath"
@@ -34,52 +33,16 @@ const (
 // agServer is a testServer whose log can be read.
 type agServer struct {
 	*testServer
-	logs *syncWriter
 	// eml caches the delivered .eml files by name (a file never changes
 	// once it has its name); only the test goroutine uses it.
 	eml map[string]agSent
 }
 
-// agStartServer starts helpmail like MustStartServer does, keeping the log
-// (level info) readable by the test.
+// agStartServer starts helpmail with MustStartServer, with a cache of the
+// delivered .eml files.
 func agStartServer(tb testing.TB, mutate func(*Config)) *agServer {
 	tb.Helper()
-	dir := tb.TempDir()
-	cfg := testConfig(dir)
-	if mutate != nil {
-		mutate(cfg)
-	}
-	if err := cfg.Validate(); err != nil {
-		tb.Fatalf("test config: %v", err)
-	}
-	clk := &clock{t: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)} // a Monday
-	cfg.now = clk.Now
-	logs := &syncWriter{w: &bytes.Buffer{}}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	s, err := StartServer(context.Background(), cfg, logger)
-	if err != nil {
-		tb.Fatalf("StartServer() = %v", err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Close(ctx); err != nil {
-			tb.Errorf("Close() = %v", err)
-		}
-		if tb.Failed() {
-			logs.mu.Lock()
-			tb.Logf("server log:\n%s", logs.w.String())
-			logs.mu.Unlock()
-		}
-	})
-	return &agServer{testServer: &testServer{Server: s, dir: dir, clock: clk, addr: s.SMTP.ListenAddr().String()}, logs: logs, eml: map[string]agSent{}}
-}
-
-// log returns what the server logged so far.
-func (s *agServer) log() string {
-	s.logs.mu.Lock()
-	defer s.logs.mu.Unlock()
-	return s.logs.w.String()
+	return &agServer{testServer: MustStartServer(tb, mutate), eml: map[string]agSent{}}
 }
 
 // agSent is one delivered message: its outbox template, the bytes of the
@@ -937,7 +900,7 @@ func TestAgentAuthentication(t *testing.T) {
 				if d.Kind != helpmail.KindAgentReply || tk.Status != helpmail.StatusResolved || !slices.Equal(sent, []string{"agent_reply", "status_changed"}) {
 					t.Errorf("authenticated agent: kind %s, status %s, customer got %v; want agent_reply, resolved, [agent_reply status_changed]", d.Kind, tk.Status, sent)
 				}
-				if refusal.MatchString(s.log()) {
+				if refusal.MatchString(s.Log()) {
 					t.Errorf("log has a refusal for the authenticated agent's %s", id)
 				}
 				return
@@ -945,8 +908,8 @@ func TestAgentAuthentication(t *testing.T) {
 			if d.Kind != helpmail.KindCustomer || tk.Status != helpmail.StatusWaitingForSupport || len(sent) != 0 {
 				t.Errorf("claimed agent: kind %s, status %s, customer got %v; want customer, waiting_for_support, nothing", d.Kind, tk.Status, sent)
 			}
-			if !refusal.MatchString(s.log()) {
-				t.Errorf("log has no refusal for %s:\n%s", id, s.log())
+			if !refusal.MatchString(s.Log()) {
+				t.Errorf("log has no refusal for %s:\n%s", id, s.Log())
 			}
 		})
 	}

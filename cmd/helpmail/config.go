@@ -12,6 +12,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/helpmail/helpmail"
+	"github.com/helpmail/helpmail/mailbox/imappoller"
+	"github.com/helpmail/helpmail/mailbox/smtprelay"
 )
 
 // Config is helpmail's whole configuration: one TOML file decoded over
@@ -206,7 +208,7 @@ func DefaultConfig() Config {
 	d := helpmail.DefaultConfig()
 	return Config{
 		Helpdesk: HelpdeskConfig{
-			Name: d.Name, Tag: d.Tag, Visibility: d.Visibility, DefaultLanguage: d.DefaultLanguage,
+			Name: d.Name, Tag: d.Tag, Visibility: d.Visibility, DefaultLanguage: d.DefaultLanguage, DomainLanguages: map[string]string{},
 			PublicDomains: d.PublicDomains, ReopenWindow: Duration(d.ReopenWindow),
 			ThanksKeepsResolved: d.ThanksKeepsResolved, CopyAgents: d.CopyAgents, TimeZone: "Europe/Brussels",
 		},
@@ -214,7 +216,9 @@ func DefaultConfig() Config {
 		SMTP: SMTPConfig{Listen: "127.0.0.1:2525", Hostname: "localhost", MaxMessageBytes: d.MaxMessageBytes,
 			MaxRecipients: 100, MaxConnections: 100, ReadTimeout: Duration(5 * time.Minute), WriteTimeout: Duration(time.Minute)},
 		Outbound: OutboundConfig{EmlDir: "outbox", MaxAttempts: 12, MinBackoff: Duration(time.Minute),
-			MaxBackoff: Duration(6 * time.Hour), Concurrency: 4},
+			MaxBackoff: Duration(6 * time.Hour), Concurrency: 4,
+			Relay: RelayConfig{Security: "starttls", DialTimeout: Duration(smtprelay.DefaultDialTimeout),
+				CommandTimeout: Duration(smtprelay.DefaultCommandTimeout)}},
 		Attachments: AttachmentsConfig{MaxBytes: d.Attachments.MaxBytes, Extensions: d.Attachments.Extensions,
 			KeepInline: d.Attachments.KeepInline},
 		Loop: LoopConfig{AutoReplyLimit: d.AutoReplyLimit, AutoReplyWindow: Duration(d.AutoReplyWindow)},
@@ -222,6 +226,8 @@ func DefaultConfig() Config {
 			TimeZone: "Europe/Brussels",
 			Hours: map[string][]string{"mon": {"09:00-17:00"}, "tue": {"09:00-17:00"}, "wed": {"09:00-17:00"},
 				"thu": {"09:00-17:00"}, "fri": {"09:00-17:00"}},
+			Holidays:             []string{},
+			Policies:             defaultPolicies(),
 			WarnAt:               0.75,
 			WaitingReminderAfter: Duration(3 * 24 * time.Hour),
 			WaitingCloseAfter:    Duration(4 * 24 * time.Hour),
@@ -229,8 +235,23 @@ func DefaultConfig() Config {
 			Schedule:             "*/5 * * * *",
 			DigestSchedule:       "0 8 * * 1-5",
 		},
-		Log: LogConfig{Format: "text", Level: "info"},
+		Auth: AuthConfig{TrustedAuthServIDs: []string{}},
+		Log:  LogConfig{Format: "text", Level: "info"},
 	}
+}
+
+// defaultPolicies returns the domain's default SLA policies as
+// configuration, so that check-config shows them.
+func defaultPolicies() map[string]PolicyConfig {
+	out := map[string]PolicyConfig{}
+	for prio, p := range helpmail.DefaultPolicies() {
+		cal := "business"
+		if p.AlwaysOpen {
+			cal = "24x7"
+		}
+		out[string(prio)] = PolicyConfig{FirstResponse: Duration(p.FirstResponse), Resolution: Duration(p.Resolution), Calendar: cal}
+	}
+	return out
 }
 
 // LoadConfig reads path over the defaults. Unknown keys are an error that
@@ -264,8 +285,30 @@ func LoadConfig(path string, getenv func(string) string) (*Config, error) {
 		if !md.IsDefined("sla", "hours") {
 			cfg.SLA.Hours = DefaultConfig().SLA.Hours
 		}
+		// A [sla.policies.<priority>] table replaces the default policy
+		// of that priority as a whole when decoded; keys it leaves out keep
+		// their defaults (system_down stays on 24x7 when only its
+		// first_response is changed).
+		defaults := defaultPolicies()
+		for name, p := range cfg.SLA.Policies {
+			def, ok := defaults[name]
+			if !ok {
+				continue // Validate names the unknown priority
+			}
+			if !md.IsDefined("sla", "policies", name, "first_response") {
+				p.FirstResponse = def.FirstResponse
+			}
+			if !md.IsDefined("sla", "policies", name, "resolution") {
+				p.Resolution = def.Resolution
+			}
+			if !md.IsDefined("sla", "policies", name, "calendar") {
+				p.Calendar = def.Calendar
+			}
+			cfg.SLA.Policies[name] = p
+		}
 		cfg.path = path
 	}
+	cfg.fillDefaults()
 	if err := cfg.resolveSecrets(getenv); err != nil {
 		return nil, cfg.errorf("%w", err)
 	}
@@ -273,6 +316,31 @@ func LoadConfig(path string, getenv func(string) string) (*Config, error) {
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// fillDefaults writes into the [[imap]] accounts the defaults their zero
+// values stand for, so that check-config shows the configuration in effect
+// rather than zeros. (Tables that are not lists get theirs from
+// DefaultConfig.)
+func (c *Config) fillDefaults() {
+	for i := range c.IMAP {
+		a := &c.IMAP[i]
+		a.Name = a.accountName()
+		a.Security = orStr(a.Security, "tls")
+		a.Mailbox = orStr(a.Mailbox, "INBOX")
+		a.After = orStr(a.After, "seen")
+		a.RefusedFolder = orStr(a.RefusedFolder, imappoller.DefaultRefusedFolder)
+		a.InitialScan = orStr(a.InitialScan, "unseen")
+		if a.PollInterval == 0 {
+			a.PollInterval = Duration(imappoller.DefaultPollInterval)
+		}
+		if a.MaxMessageBytes == 0 {
+			a.MaxMessageBytes = imappoller.DefaultMaxMessageBytes
+		}
+		if a.BatchSize == 0 {
+			a.BatchSize = imappoller.DefaultBatchSize
+		}
+	}
 }
 
 func (c *Config) errorf(format string, args ...any) error {
@@ -334,12 +402,21 @@ func ParseDuration(s string) (time.Duration, error) {
 	return days + v, nil
 }
 
-// FormatDuration prints whole days as "3d", anything else Go's way.
+// FormatDuration prints whole days as "3d", anything else Go's way
+// without trailing zero units ("5m", "6h", "1h30m", not "6h0m0s"), as
+// config.example.toml writes them.
 func FormatDuration(d time.Duration) string {
 	if d != 0 && d%(24*time.Hour) == 0 {
 		return fmt.Sprintf("%dd", d/(24*time.Hour))
 	}
-	return d.String()
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // Secret is a configuration value that must not be shown or logged: a

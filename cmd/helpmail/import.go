@@ -3,17 +3,21 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"container/heap"
 	"context"
 	"fmt"
 	"io"
 	"net/mail"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/helpmail/helpmail/mailbox"
+	"github.com/helpmail/helpmail/threading"
 )
 
 // ImportCommand is `helpmail import`.
@@ -46,8 +50,7 @@ lines otherwise.`)
 		return err
 	}
 	defer app.Close()
-	items := src.Items()
-	sort.SliceStable(items, func(i, j int) bool { return items[i].date.Before(items[j].date) })
+	items := importOrder(src.Items())
 	prog := newProgress(env.Stderr, len(items))
 	var sum importSummary
 	tickets := map[int64]bool{}
@@ -79,6 +82,18 @@ lines otherwise.`)
 		prog.update(i+1, sum)
 	}
 	prog.done(sum)
+	numbers := make([]int64, 0, len(tickets))
+	for n := range tickets {
+		numbers = append(numbers, n)
+	}
+	slices.Sort(numbers)
+	// Deadlines that passed in the archive are settled without mail, so
+	// the first SLA pass after a migration does not page everyone.
+	rep, err := app.Desk.SettleImported(ctx, numbers, app.Desk.Clock())
+	if err != nil {
+		return err
+	}
+	sum.Closed = rep.Closed
 	sum.Tickets = len(tickets)
 	sum.Total = len(items)
 	if *asJSON {
@@ -86,6 +101,9 @@ lines otherwise.`)
 	}
 	fmt.Fprintf(env.Stdout, "%d messages: %d imported into %d tickets, %d already there, %d failed\n",
 		sum.Total, sum.Imported, sum.Tickets, sum.Skipped, sum.Failed)
+	if sum.Closed > 0 {
+		fmt.Fprintf(env.Stdout, "%d tickets the archive left resolved or waiting long ago were closed (nobody was told)\n", sum.Closed)
+	}
 	if sum.Failed > 0 {
 		return &exitError{code: exitFailure}
 	}
@@ -98,13 +116,101 @@ type importSummary struct {
 	Skipped  int `json:"already_imported"`
 	Failed   int `json:"failed"`
 	Tickets  int `json:"tickets"`
+	Closed   int `json:"closed"` // closed as of when they would have been (SettleImported)
 }
 
-// importItem is one message of the source: where it is and its date.
+// importItem is one message of the source: where it is, its date and
+// what it needs to be put in order.
 type importItem struct {
 	name   string
 	off, n int64 // mbox: byte range
 	date   time.Time
+	id     string   // canonical Message-ID, "" if none
+	refs   []string // canonical In-Reply-To and References
+}
+
+// importOrder returns the items in the order they are imported: by date,
+// except that a message comes after every message of the import it
+// refers to (In-Reply-To, References), so a reply lands on its parent's
+// ticket even when a client's clock put it earlier, or two messages share
+// a date. Reference loops are broken at the earliest message. A message
+// dated before a parent placed ahead of it takes the parent's date, so a
+// ticket's messages and times never run backwards.
+func importOrder(items []importItem) []importItem {
+	sort.SliceStable(items, func(i, j int) bool { return items[i].date.Before(items[j].date) })
+	byID := map[string][]int{}
+	for i, it := range items {
+		if it.id != "" {
+			byID[it.id] = append(byID[it.id], i)
+		}
+	}
+	children := make([][]int, len(items))
+	parents := make([][]int, len(items))
+	waiting := make([]int, len(items)) // parents not yet placed
+	for i, it := range items {
+		seen := map[int]bool{}
+		for _, ref := range it.refs {
+			for _, p := range byID[ref] {
+				if p != i && !seen[p] {
+					seen[p] = true
+					children[p] = append(children[p], i)
+					parents[i] = append(parents[i], p)
+					waiting[i]++
+				}
+			}
+		}
+	}
+	ready := &intHeap{}
+	for i := range items {
+		if waiting[i] == 0 {
+			heap.Push(ready, i)
+		}
+	}
+	out := make([]importItem, 0, len(items))
+	placed := make([]bool, len(items))
+	next := 0 // the earliest item that may not be placed yet, to break loops
+	for len(out) < len(items) {
+		i := -1
+		for ready.Len() > 0 {
+			if c := heap.Pop(ready).(int); !placed[c] {
+				i = c
+				break
+			}
+		}
+		if i < 0 { // only loops are left
+			for placed[next] {
+				next++
+			}
+			i = next
+		}
+		placed[i] = true
+		for _, p := range parents[i] {
+			if placed[p] && items[p].date.After(items[i].date) {
+				items[i].date = items[p].date
+			}
+		}
+		out = append(out, items[i])
+		for _, c := range children[i] {
+			if waiting[c]--; waiting[c] == 0 && !placed[c] {
+				heap.Push(ready, c)
+			}
+		}
+	}
+	return out
+}
+
+// intHeap is a min-heap of item positions (container/heap).
+type intHeap []int
+
+func (h intHeap) Len() int           { return len(h) }
+func (h intHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h intHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *intHeap) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *intHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 type importSource interface {
@@ -143,7 +249,12 @@ func openMaildir(dir string) (*maildir, error) {
 				continue
 			}
 			name := filepath.Join(dir, sub, e.Name())
-			md.items = append(md.items, importItem{name: name, date: fileDate(name)})
+			it := importItem{name: name}
+			readHeader(&it, fileHeader(name))
+			if it.date.IsZero() {
+				it.date = maildirDate(e.Name())
+			}
+			md.items = append(md.items, it)
 		}
 	}
 	if !found {
@@ -157,26 +268,65 @@ func (m *maildir) Items() []importItem                { return m.items }
 func (m *maildir) Read(it importItem) ([]byte, error) { return os.ReadFile(it.name) }
 func (m *maildir) Close() error                       { return nil }
 
-// fileDate reads the Date header of a message file (the header only).
-func fileDate(name string) time.Time {
+// fileHeader reads the header of a message file (at most 256 KB of it).
+func fileHeader(name string) mail.Header {
 	f, err := os.Open(name)
 	if err != nil {
-		return time.Time{}
+		return nil
 	}
 	defer f.Close()
-	return headerDate(bufio.NewReader(io.LimitReader(f, 256<<10)))
+	return readMailHeader(bufio.NewReader(io.LimitReader(f, 256<<10)))
 }
 
-func headerDate(r io.Reader) time.Time {
+func readMailHeader(r io.Reader) mail.Header {
 	m, err := mail.ReadMessage(r)
 	if err != nil {
+		return nil
+	}
+	return m.Header
+}
+
+// readHeader takes an item's date, Message-ID and references from its
+// header; a header that does not parse leaves them empty.
+func readHeader(it *importItem, h mail.Header) {
+	if h == nil {
+		return
+	}
+	if t, err := mail.ParseDate(h.Get("Date")); err == nil {
+		it.date = t
+	}
+	it.id = threading.CanonicalMessageID(h.Get("Message-ID"))
+	it.refs = threading.ReferencedIDs(strings.Join(h["References"], " "), strings.Join(h["In-Reply-To"], " "))
+}
+
+// maildirDate returns the delivery time a Maildir file name starts with
+// ("1529425589.M615261P21663.host:2,S"), zero if it does not.
+func maildirDate(name string) time.Time {
+	secs, _, _ := strings.Cut(name, ".")
+	n, err := strconv.ParseInt(secs, 10, 64)
+	if err != nil || n <= 0 {
 		return time.Time{}
 	}
-	t, err := mail.ParseDate(m.Header.Get("Date"))
-	if err != nil {
-		return time.Time{}
+	return time.Unix(n, 0).UTC()
+}
+
+// fromLineDate returns the date of an mbox "From sender date" line
+// (asctime format, e.g. "From ann@example.org Fri Feb 22 17:06:23 2008"),
+// zero if it has none.
+func fromLineDate(line []byte) time.Time {
+	f := strings.Fields(string(line))
+	for _, n := range []int{5, 6} { // with or without a trailing zone
+		if len(f) < n+1 {
+			continue
+		}
+		v := strings.Join(f[len(f)-n:], " ")
+		for _, layout := range []string{"Mon Jan 2 15:04:05 2006", "Mon Jan 2 15:04:05 2006 -0700", "Mon Jan 2 15:04:05 MST 2006"} {
+			if t, err := time.Parse(layout, v); err == nil {
+				return t.UTC()
+			}
+		}
 	}
-	return t
+	return time.Time{}
 }
 
 // mbox reads an mbox file: messages start at lines "From " that follow an
@@ -197,9 +347,10 @@ func openMbox(path string) (*mbox, error) {
 	r := bufio.NewReaderSize(f, 64<<10)
 	var off, start int64 = 0, -1
 	prevBlank := true
+	var fromDate time.Time // of the current message's From_ line
 	flush := func(end int64) {
 		if start >= 0 && end > start {
-			mb.items = append(mb.items, importItem{name: fmt.Sprintf("%s@%d", filepath.Base(path), start), off: start, n: end - start})
+			mb.items = append(mb.items, importItem{name: fmt.Sprintf("%s@%d", filepath.Base(path), start), off: start, n: end - start, date: fromDate})
 		}
 	}
 	for {
@@ -208,6 +359,7 @@ func openMbox(path string) (*mbox, error) {
 			if prevBlank && bytes.HasPrefix(line, []byte("From ")) {
 				flush(off)
 				start = off + int64(len(line)) // the message starts after the From_ line
+				fromDate = fromLineDate(line)
 			}
 			prevBlank = len(bytes.TrimRight(line, "\r\n")) == 0
 			off += int64(len(line))
@@ -227,7 +379,12 @@ func openMbox(path string) (*mbox, error) {
 	for i := range mb.items {
 		b, err := mb.Read(mb.items[i])
 		if err == nil {
-			mb.items[i].date = headerDate(bytes.NewReader(b))
+			fromDate := mb.items[i].date
+			mb.items[i].date = time.Time{}
+			readHeader(&mb.items[i], readMailHeader(bytes.NewReader(b)))
+			if mb.items[i].date.IsZero() {
+				mb.items[i].date = fromDate // no usable Date header: when the mbox got it
+			}
 		}
 	}
 	return mb, nil

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/helpmail/helpmail/mailbox"
 )
@@ -26,12 +28,13 @@ func (c *IngestCommand) Run(ctx context.Context, env *Env, args []string) error 
 	fs := env.flagSet("ingest", "[--from SENDER] [--rcpt RECIPIENT]... < message.eml", `Reads one raw message on standard input and stores it, as the SMTP server
 would. For Postfix (mailbox_command or a pipe transport), procmail and other
 MTAs. The envelope comes from the flags, or from $SENDER and $RECIPIENT as
-Postfix's local delivery sets them.
+Postfix's local delivery sets them; an empty sender (--from "" or
+--from "<>", or $SENDER set and empty) is the null sender of a bounce.
 
 Exit codes (sysexits): 0 stored; 65 the message can never be accepted
 (empty, larger than smtp.max_message_bytes); 75 temporary failure, the MTA
 keeps the message and retries.`)
-	from := fs.String("from", "", "envelope sender (\"<>\" for a bounce); default $SENDER")
+	from := fs.String("from", "", "envelope sender (\"\" or \"<>\" for a bounce); default $SENDER")
 	var rcpts stringList
 	fs.Var(&rcpts, "rcpt", "envelope recipient (repeatable); default $RECIPIENT")
 	if _, err := parse(fs, args); err != nil {
@@ -42,8 +45,10 @@ keeps the message and retries.`)
 		return &exitError{code: exTempFail, err: err}
 	}
 	logger := newLogger(cfg, env.Stderr)
-	if *from == "" {
-		*from = env.Getenv("SENDER")
+	fromSet := false
+	fs.Visit(func(f *flag.Flag) { fromSet = fromSet || f.Name == "from" })
+	if !fromSet {
+		*from, fromSet = env.lookupEnv("SENDER")
 	}
 	if len(rcpts) == 0 && env.Getenv("RECIPIENT") != "" {
 		rcpts = stringList{env.Getenv("RECIPIENT")}
@@ -64,9 +69,9 @@ keeps the message and retries.`)
 		return &exitError{code: exTempFail, err: err}
 	}
 	defer app.Close()
-	e := mailbox.Envelope{Source: "pipe", MailFrom: *from, Rcpt: rcpts}
-	if *from == "<>" {
-		e.MailFrom, e.NullSender = "", true
+	e := mailbox.Envelope{Source: "pipe", MailFrom: strings.Trim(*from, "<>"), Rcpt: rcpts}
+	if fromSet && e.MailFrom == "" {
+		e.NullSender = true // a bounce: Postfix's ${sender} with null_sender= , or SENDER=""
 	}
 	if err := app.Desk.Deliver(ctx, e, raw); err != nil {
 		var rej *mailbox.Rejection

@@ -54,10 +54,11 @@ func main() {
 	os.Exit(m.Exit(m.Run(ctx, os.Args[1:])))
 }
 
-// signalContext is cancelled on the first SIGINT or SIGTERM; a second
-// signal exits at once.
+// signalContext is cancelled on the first SIGINT or SIGTERM, with the
+// signal as its cause (serve logs it, in the configured log format); a
+// second signal exits at once.
 func signalContext() (context.Context, func()) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
@@ -65,14 +66,20 @@ func signalContext() (context.Context, func()) {
 		if !ok {
 			return
 		}
-		fmt.Fprintf(os.Stderr, "helpmail: %s received, shutting down (again to force)\n", sig)
-		cancel()
+		name := sig.String()
+		switch sig {
+		case syscall.SIGTERM:
+			name = "SIGTERM"
+		case syscall.SIGINT:
+			name = "SIGINT"
+		}
+		cancel(fmt.Errorf("%s received", name))
 		if _, ok := <-ch; ok {
 			fmt.Fprintln(os.Stderr, "helpmail: second signal, exiting now")
 			os.Exit(exitFailure)
 		}
 	}()
-	return ctx, func() { signal.Stop(ch); close(ch); cancel() }
+	return ctx, func() { signal.Stop(ch); close(ch); cancel(nil) }
 }
 
 // Main holds what the commands need from the process, so tests can run
@@ -82,11 +89,23 @@ type Main struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+	// LookupEnv tells an unset variable from an empty one (ingest's
+	// $SENDER is empty for a bounce); nil = set when Getenv is not empty.
+	LookupEnv func(string) (string, bool)
 }
 
 // NewMain returns a Main on the process's streams and environment.
 func NewMain() *Main {
-	return &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	return &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, LookupEnv: os.LookupEnv}
+}
+
+// lookupEnv is LookupEnv, or Getenv where it is nil.
+func (m *Main) lookupEnv(name string) (string, bool) {
+	if m.LookupEnv != nil {
+		return m.LookupEnv(name)
+	}
+	v := m.Getenv(name)
+	return v, v != ""
 }
 
 // Exit prints err (if any) and returns the process exit code.

@@ -43,6 +43,14 @@ type testServer struct {
 	dir   string
 	clock *clock
 	addr  string
+	logs  *syncWriter
+}
+
+// Log returns what the server logged so far (level info and above).
+func (s *testServer) Log() string {
+	s.logs.mu.Lock()
+	defer s.logs.mu.Unlock()
+	return s.logs.w.String()
 }
 
 // testConfig returns a configuration for a test server rooted in dir.
@@ -61,10 +69,19 @@ func testConfig(dir string) *Config {
 }
 
 // MustStartServer starts helpmail with cfg (from testConfig), changed by
-// mutate, and stops it at cleanup.
+// mutate, in a new temp dir, and stops it at cleanup.
 func MustStartServer(tb testing.TB, mutate func(*Config)) *testServer {
 	tb.Helper()
-	dir := tb.TempDir()
+	s, _ := startTestServer(tb, tb.TempDir(), mutate)
+	return s
+}
+
+// startTestServer starts helpmail in dir (testConfig(dir) changed by
+// mutate; a database already there is opened again) with its own settable
+// clock starting on a Monday. stop closes it, once; cleanup calls it too
+// and prints the log when the test failed.
+func startTestServer(tb testing.TB, dir string, mutate func(*Config)) (s *testServer, stop func() error) {
+	tb.Helper()
 	cfg := testConfig(dir)
 	if mutate != nil {
 		mutate(cfg)
@@ -74,23 +91,35 @@ func MustStartServer(tb testing.TB, mutate func(*Config)) *testServer {
 	}
 	clk := &clock{t: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)} // a Monday
 	cfg.now = clk.Now
-	var logs bytes.Buffer
-	logger := slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s, err := StartServer(context.Background(), cfg, logger)
+	logs := &syncWriter{w: &bytes.Buffer{}}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	srv, err := StartServer(context.Background(), cfg, logger)
 	if err != nil {
 		tb.Fatalf("StartServer() = %v", err)
 	}
+	var once sync.Once
+	var closeErr error
+	stop = func() error {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			closeErr = srv.Close(ctx)
+		})
+		return closeErr
+	}
+	s = &testServer{Server: srv, dir: dir, clock: clk, logs: logs}
+	if srv.SMTP != nil {
+		s.addr = srv.SMTP.ListenAddr().String()
+	}
 	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Close(ctx); err != nil {
+		if err := stop(); err != nil {
 			tb.Errorf("Close() = %v", err)
 		}
 		if tb.Failed() {
-			tb.Logf("server log:\n%s", logs.String())
+			tb.Logf("server log (%s):\n%s", dir, s.Log())
 		}
 	})
-	return &testServer{Server: s, dir: dir, clock: clk, addr: s.SMTP.ListenAddr().String()}
+	return s, stop
 }
 
 type syncWriter struct {

@@ -14,11 +14,12 @@ type MessagesCommand struct{}
 
 // Run implements `helpmail messages explain <message-id>`.
 func (c *MessagesCommand) Run(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 || args[0] != "explain" {
-		fmt.Fprint(env.Stderr, "Usage: helpmail messages explain <message-id> [--json]\n")
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return nil
-		}
+	const usage = "Usage: helpmail messages explain <message-id> [--json]\n"
+	if len(args) == 0 || isHelp(args[:1]) || args[0] == "help" {
+		return env.groupUsage(args, usage)
+	}
+	if args[0] != "explain" {
+		fmt.Fprintf(env.Stderr, "helpmail messages: unknown command %q\n\n%s", args[0], usage)
 		return &exitError{code: exitUsage}
 	}
 	fs := env.flagSet("messages explain", "<message-id> [--json]", `Prints what helpmail did with a stored message and why: which threading rule

@@ -27,7 +27,9 @@ type metrics struct {
 	breaches   prometheus.Counter
 }
 
-func newMetrics(db *store.DB) *metrics {
+// newMetrics builds the registry; now is the desk's clock, so that queue
+// ages agree with the times the desk wrote.
+func newMetrics(db *store.DB, now func() time.Time) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -49,7 +51,7 @@ func newMetrics(db *store.DB) *metrics {
 		}),
 	}
 	m.registry.MustRegister(m.received, m.latency, m.deliveries, m.breaches,
-		&dbCollector{db: db}, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		&dbCollector{db: db, now: now}, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -59,7 +61,10 @@ func (m *metrics) observe(source, result string, took time.Duration) {
 }
 
 // dbCollector reads ticket and outbox figures at scrape time.
-type dbCollector struct{ db *store.DB }
+type dbCollector struct {
+	db  *store.DB
+	now func() time.Time
+}
 
 var (
 	ticketsDesc     = prometheus.NewDesc("helpmail_tickets", "Tickets by status.", []string{"status"}, nil)
@@ -93,7 +98,7 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(q.Waiting))
 		age := 0.0
 		if !q.OldestWaiting.IsZero() {
-			age = time.Since(q.OldestWaiting).Seconds()
+			age = max(c.now().Sub(q.OldestWaiting).Seconds(), 0)
 		}
 		ch <- prometheus.MustNewConstMetric(queueAgeDesc, prometheus.GaugeValue, age)
 		ch <- prometheus.MustNewConstMetric(outboxFailDesc, prometheus.GaugeValue, float64(q.Failed))

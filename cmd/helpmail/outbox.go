@@ -21,11 +21,11 @@ const outboxUsage = `Usage: helpmail outbox <list|retry> [arguments]
 
 // Run dispatches to list and retry.
 func (c *OutboxCommand) Run(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "retry") {
-		fmt.Fprint(env.Stderr, outboxUsage)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return nil
-		}
+	if len(args) == 0 || isHelp(args[:1]) || args[0] == "help" {
+		return env.groupUsage(args, outboxUsage)
+	}
+	if args[0] != "list" && args[0] != "retry" {
+		fmt.Fprintf(env.Stderr, "helpmail outbox: unknown command %q\n\n%s", args[0], outboxUsage)
 		return &exitError{code: exitUsage}
 	}
 	if args[0] == "retry" {

@@ -14,7 +14,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -262,48 +261,6 @@ func rlChain(fs ...func(*Config)) func(*Config) {
 			}
 		}
 	}
-}
-
-// rlStart starts helpmail in dir (testConfig(dir) changed by mutate) with
-// its own settable clock, like MustStartServer but on a directory the
-// caller chooses, so a second helpmail can open the same database. stop
-// closes it (once); cleanup calls it too.
-func rlStart(tb testing.TB, dir string, mutate func(*Config)) (s *testServer, stop func() error) {
-	tb.Helper()
-	cfg := testConfig(dir)
-	if mutate != nil {
-		mutate(cfg)
-	}
-	if err := cfg.Validate(); err != nil {
-		tb.Fatalf("test config: %v", err)
-	}
-	clk := &clock{t: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)} // a Monday
-	cfg.now = clk.Now
-	var logs bytes.Buffer
-	logger := slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := StartServer(context.Background(), cfg, logger)
-	if err != nil {
-		tb.Fatalf("StartServer() = %v", err)
-	}
-	var once sync.Once
-	var closeErr error
-	stop = func() error {
-		once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), rlWaitLimit)
-			defer cancel()
-			closeErr = srv.Close(ctx)
-		})
-		return closeErr
-	}
-	tb.Cleanup(func() {
-		if err := stop(); err != nil {
-			tb.Errorf("Close() = %v", err)
-		}
-		if tb.Failed() {
-			tb.Logf("server log (%s):\n%s", dir, logs.String())
-		}
-	})
-	return &testServer{Server: srv, dir: dir, clock: clk, addr: srv.SMTP.ListenAddr().String()}, stop
 }
 
 // rlRows returns the outbox rows matching f, oldest first.
@@ -686,7 +643,7 @@ func TestRelayRestartWithRowsInFlight(t *testing.T) {
 	relay := rlStartPeer(t, "127.0.0.1:0", rlOptions{Gate: gate, Entered: entered})
 	dir := t.TempDir()
 	conf := rlChain(rlUse(relay), func(c *Config) { c.Outbound.Concurrency = 1 })
-	a, stopA := rlStart(t, dir, conf)
+	a, stopA := startTestServer(t, dir, conf)
 
 	// The first ticket's rows are claimed; the first send hangs in DATA.
 	a.rlOpen(t, "c0@customer.example", "r0@customer.example", "Ticket 0")
@@ -722,7 +679,7 @@ func TestRelayRestartWithRowsInFlight(t *testing.T) {
 		t.Errorf("the stopped helpmail delivered %d messages, want the %d it had claimed", n, len(sending))
 	}
 
-	b, _ := rlStart(t, dir, conf)
+	b, _ := startTestServer(t, dir, conf)
 	rlWait(t, "the new helpmail to drain the outbox", nil, func() bool { return b.rlDrained(t) })
 	counts := relay.byMessageID()
 	for _, o := range b.rlRows(t, helpmail.OutboxFilter{}) {
@@ -742,7 +699,7 @@ func TestRelayLeaseExpires(t *testing.T) {
 	relay := rlStartPeer(t, "127.0.0.1:0", rlOptions{})
 	dir := t.TempDir()
 	conf := rlChain(rlUse(relay), func(c *Config) { c.Agents = nil })
-	a, stopA := rlStart(t, dir, conf)
+	a, stopA := startTestServer(t, dir, conf)
 	a.rlOpen(t, ann, "lease1@customer.example", "Lease")
 	o := a.rlRowTo(t, ann, "ticket_opened")
 	rlWait(t, "the acknowledgement to be sent", nil, func() bool { return a.rlRow(t, o.ID).Status == helpmail.OutboxSent })
@@ -765,7 +722,7 @@ func TestRelayLeaseExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b, _ := rlStart(t, dir, conf)
+	b, _ := startTestServer(t, dir, conf)
 	// Before the lease ends nothing is sent, however often the worker runs.
 	for i := 0; i < 3; i++ {
 		b.rlTick(3 * time.Minute)()

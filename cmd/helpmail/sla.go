@@ -14,11 +14,12 @@ type SLACommand struct{}
 
 // Run runs one pass of every scheduled job, at --now if given.
 func (c *SLACommand) Run(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 || args[0] != "run" {
-		fmt.Fprint(env.Stderr, "Usage: helpmail sla run [--now TIME] [--digest] [--json]\n")
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return nil
-		}
+	const usage = "Usage: helpmail sla run [--now TIME] [--digest] [--json]\n"
+	if len(args) == 0 || isHelp(args[:1]) || args[0] == "help" {
+		return env.groupUsage(args, usage)
+	}
+	if args[0] != "run" {
+		fmt.Fprintf(env.Stderr, "helpmail sla: unknown command %q\n\n%s", args[0], usage)
 		return &exitError{code: exitUsage}
 	}
 	fs := env.flagSet("sla run", "[--now TIME] [--digest] [--json]", `Runs one pass of every scheduled job: SLA warnings and breach escalations,

@@ -20,11 +20,11 @@ const suppressionsUsage = `Usage: helpmail suppressions <list|remove> [arguments
 
 // Run dispatches to list and remove.
 func (c *SuppressionsCommand) Run(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "remove") {
-		fmt.Fprint(env.Stderr, suppressionsUsage)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return nil
-		}
+	if len(args) == 0 || isHelp(args[:1]) || args[0] == "help" {
+		return env.groupUsage(args, suppressionsUsage)
+	}
+	if args[0] != "list" && args[0] != "remove" {
+		fmt.Fprintf(env.Stderr, "helpmail suppressions: unknown command %q\n\n%s", args[0], suppressionsUsage)
 		return &exitError{code: exitUsage}
 	}
 	fs := env.flagSet("suppressions "+args[0], "", suppressionsUsage)

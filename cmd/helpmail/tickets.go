@@ -81,26 +81,15 @@ func (c *TicketsCommand) list(ctx context.Context, env *Env, args []string) erro
 	// implies --open, as the digest does.
 	f := helpmail.TicketFilter{Requester: *requester, Organization: *org, Assignee: *assignee, Open: *open || *breached,
 		Breached: *breached, Now: time.Now(), Sort: *sort, Limit: *limit, Offset: *offset}
-	for _, s := range status {
-		v, err := helpmail.ParseStatus(s)
-		if err != nil {
-			return err
-		}
-		f.Status = append(f.Status, v)
+	var err error
+	if f.Status, err = each(status, helpmail.ParseStatus); err != nil {
+		return err
 	}
-	for _, s := range priority {
-		v, err := helpmail.ParsePriority(s)
-		if err != nil {
-			return err
-		}
-		f.Priority = append(f.Priority, v)
+	if f.Priority, err = each(priority, helpmail.ParsePriority); err != nil {
+		return err
 	}
-	for _, s := range typ {
-		v, err := helpmail.ParseType(s)
-		if err != nil {
-			return err
-		}
-		f.Type = append(f.Type, v)
+	if f.Type, err = each(typ, helpmail.ParseType); err != nil {
+		return err
 	}
 	app, err := openApp(ctx, env)
 	if err != nil {
@@ -278,33 +267,17 @@ recomputed on a priority change and system_down pages the on-call address.`)
 		return err
 	}
 	ch := helpmail.Change{Reason: "cli"}
-	if *status != "" {
-		v, err := helpmail.ParseStatus(*status)
-		if err != nil {
-			return err
-		}
-		ch.Status = &v
+	if ch.Status, err = optional(*status, helpmail.ParseStatus); err != nil {
+		return err
 	}
-	if *priority != "" {
-		v, err := helpmail.ParsePriority(*priority)
-		if err != nil {
-			return err
-		}
-		ch.Priority = &v
+	if ch.Priority, err = optional(*priority, helpmail.ParsePriority); err != nil {
+		return err
 	}
-	if *typ != "" {
-		v, err := helpmail.ParseType(*typ)
-		if err != nil {
-			return err
-		}
-		ch.Type = &v
+	if ch.Type, err = optional(*typ, helpmail.ParseType); err != nil {
+		return err
 	}
-	if *impact != "" {
-		v, err := helpmail.ParseImpact(*impact)
-		if err != nil {
-			return err
-		}
-		ch.Impact = &v
+	if ch.Impact, err = optional(*impact, helpmail.ParseImpact); err != nil {
+		return err
 	}
 	if *assign != "" {
 		a := strings.ToLower(*assign)
@@ -331,6 +304,31 @@ recomputed on a priority change and system_down pages the on-call address.`)
 	fmt.Fprintf(env.Stdout, "#%d %s: status %s, priority %s, type %s, impact %s, assignee %s\n", t.Number, t.Subject,
 		t.Status, t.Priority, t.Type, t.Impact, orStr(t.Assignee, "(none)"))
 	return nil
+}
+
+// each parses every value of a repeatable flag.
+func each[T any](list []string, parse func(string) (T, error)) ([]T, error) {
+	var out []T
+	for _, s := range list {
+		v, err := parse(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// optional parses a flag that may be left empty: nil when it was.
+func optional[T any](s string, parse func(string) (T, error)) (*T, error) {
+	if s == "" {
+		return nil, nil
+	}
+	v, err := parse(s)
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
 }
 
 func ticketArg(pos []string) (int64, error) {

@@ -183,11 +183,22 @@ func (c *Config) desk() (helpmail.Config, helpmail.SLA, error) {
 	default:
 		return fail("outbound.relay.auth_mechanism", "must be plain or login")
 	}
+	// Checkpoints are kept per account name and mailbox: two accounts
+	// sharing both would overwrite each other's.
+	checkpointKeys := map[string]int{}
 	for i, a := range c.IMAP {
 		key := fmt.Sprintf("imap[%d]", i)
 		if a.Host == "" {
 			return fail(key+".host", "must not be empty")
 		}
+		name, mbox := a.accountName(), a.Mailbox
+		if mbox == "" {
+			mbox = "INBOX"
+		}
+		if j, dup := checkpointKeys[name+"\x00"+mbox]; dup {
+			return fail(key+".name", "account %q with mailbox %q is already imap[%d]; give each account its own name", name, mbox, j)
+		}
+		checkpointKeys[name+"\x00"+mbox] = i
 		if _, err := parseAddr(a.Address); err != nil {
 			return fail(key+".address", "%v", err)
 		}
