@@ -158,8 +158,9 @@ type AttachmentsConfig struct {
 
 // LoopConfig is [loop]: mail-loop and noise protection.
 type LoopConfig struct {
-	AutoReplyLimit  int      `toml:"auto_reply_limit"`
-	AutoReplyWindow Duration `toml:"auto_reply_window"`
+	AutoReplyLimit   int      `toml:"auto_reply_limit"`
+	AutoReplyWindow  Duration `toml:"auto_reply_window"`
+	AgentNoticeLimit int      `toml:"agent_notice_limit"`
 }
 
 // AuthConfig is [auth]: how agents are recognised.
@@ -221,7 +222,8 @@ func DefaultConfig() Config {
 				CommandTimeout: Duration(smtprelay.DefaultCommandTimeout)}},
 		Attachments: AttachmentsConfig{MaxBytes: d.Attachments.MaxBytes, Extensions: d.Attachments.Extensions,
 			KeepInline: d.Attachments.KeepInline},
-		Loop: LoopConfig{AutoReplyLimit: d.AutoReplyLimit, AutoReplyWindow: Duration(d.AutoReplyWindow)},
+		Loop: LoopConfig{AutoReplyLimit: d.AutoReplyLimit, AutoReplyWindow: Duration(d.AutoReplyWindow),
+			AgentNoticeLimit: d.AgentNoticeLimit},
 		SLA: SLAConfig{
 			TimeZone: "Europe/Brussels",
 			Hours: map[string][]string{"mon": {"09:00-17:00"}, "tue": {"09:00-17:00"}, "wed": {"09:00-17:00"},

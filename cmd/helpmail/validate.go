@@ -157,7 +157,11 @@ func (c *Config) desk() (helpmail.Config, helpmail.SLA, error) {
 		d.Attachments.Extensions = append(d.Attachments.Extensions, e)
 	}
 	d.AutoReplyLimit, d.AutoReplyWindow = c.Loop.AutoReplyLimit, time.Duration(c.Loop.AutoReplyWindow)
-	if d.AutoReplyLimit > 0 && d.AutoReplyWindow <= 0 {
+	d.AgentNoticeLimit = c.Loop.AgentNoticeLimit
+	if c.Loop.AgentNoticeLimit < 0 || c.Loop.AutoReplyLimit < 0 {
+		return fail("loop", "limits must not be negative")
+	}
+	if (d.AutoReplyLimit > 0 || d.AgentNoticeLimit > 0) && d.AutoReplyWindow <= 0 {
 		return fail("loop.auto_reply_window", "must be positive when auto_reply_limit is set")
 	}
 	d.TrustedAuthServIDs = lower(c.Auth.TrustedAuthServIDs)
