@@ -82,7 +82,15 @@ func (d *Desk) newTicket(ctx context.Context, tx Tx, dl *delivery, prev *Ticket,
 	if err := d.notifyCustomers(ctx, tx, dl, t, "ticket_opened", false, now); err != nil {
 		return err
 	}
-	if err := d.notifyAgents(ctx, tx, dl, t, "agent_new_ticket", "", now); err != nil {
+	if d.Config.agent(m.From) != nil {
+		// A ticket an agent's address opens tells no other agent: the team
+		// member wrote it, and two agents' autoresponders would otherwise
+		// open tickets for each other's notifications without end.
+		m.Decision.Notes = append(m.Decision.Notes, "opened from an agent's address: no agent notification")
+		if err := d.saveDecision(ctx, tx, dl); err != nil {
+			return err
+		}
+	} else if err := d.notifyAgents(ctx, tx, dl, t, "agent_new_ticket", m.From, now); err != nil {
 		return err
 	}
 	if err := d.page(ctx, tx, dl, t, now); err != nil {
@@ -176,7 +184,7 @@ func (d *Desk) customerMessage(ctx context.Context, tx Tx, dl *delivery, t *Tick
 	if reopen {
 		tmpl = "agent_ticket_reopened"
 	}
-	if err := d.notifyAgents(ctx, tx, dl, t, tmpl, "", now); err != nil {
+	if err := d.notifyAgents(ctx, tx, dl, t, tmpl, m.From, now); err != nil {
 		return err
 	}
 	return d.refusedFiles(ctx, tx, dl, t, now)
@@ -208,7 +216,7 @@ func (d *Desk) customerClose(ctx context.Context, tx Tx, dl *delivery, t *Ticket
 	if err := d.notifyCustomers(ctx, tx, dl, t, "ticket_closed", true, now); err != nil {
 		return err
 	}
-	return d.notifyAgents(ctx, tx, dl, t, "agent_customer_reply", "", now)
+	return d.notifyAgents(ctx, tx, dl, t, "agent_customer_reply", m.From, now)
 }
 
 // setStatus moves t to status to at now and keeps the timestamps and the

@@ -328,7 +328,10 @@ func (d *Desk) agentsFor(t *Ticket, except string) []*Agent {
 }
 
 // notifyAgents tells the agents about the message of dl on t, quoting its
-// new text. Automatic mail notifies nobody.
+// new text; never the agent at address except, who wrote it (an agent
+// writing to support@ as a customer would does not need to hear of it, and
+// an agent's naive autoresponder opening a ticket per notification would
+// otherwise feed itself). Automatic mail notifies nobody.
 func (d *Desk) notifyAgents(ctx context.Context, tx Tx, dl *delivery, t *Ticket, tmpl, except string, now time.Time) error {
 	if dl.auto != "" {
 		return nil

@@ -283,6 +283,10 @@ func TestAutorespondersDoNotPingPong(t *testing.T) {
 		{"naive replies to Reply-To on both sides", lpMode{}, everyone, 1},
 		{"naive replies to the return path on both sides", lpMode{returnPath: true}, everyone, 1},
 		{"ticket system opening a ticket per message", lpMode{fresh: true}, customer, limit},
+		// Agents' autoresponders open a new ticket per notification too:
+		// the agent who writes is never notified of their own message, and
+		// acknowledgements to each address are rate-limited.
+		{"ticket systems opening a ticket per message on both sides", lpMode{fresh: true}, everyone, limit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
