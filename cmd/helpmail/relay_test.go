@@ -3,18 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"database/sql"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -29,6 +22,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/helpmail/helpmail"
+	"github.com/helpmail/helpmail/internal/testcert"
 	"github.com/helpmail/helpmail/mailbox"
 	"github.com/helpmail/helpmail/threading"
 )
@@ -355,26 +349,12 @@ func (s *testServer) rlOpen(tb testing.TB, addr, messageID, subject string, extr
 // PEM file that helpmail's outbound.relay.ca_file can name.
 func rlCert(tb testing.TB, dir string) (tls.Certificate, string) {
 	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "relay.test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"relay.test"},
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IsCA: true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	c := testcert.New(tb, "relay.test")
 	path := filepath.Join(dir, "relay-ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+	if err := os.WriteFile(path, c.CertPEM, 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, path
+	return c.TLS, path
 }
 
 // rlCLI runs a helpmail command in-process against the database in dir
