@@ -119,6 +119,16 @@ func (tx *Tx) FindMessages(ctx context.Context, ticket int64) ([]*helpmail.Messa
 	return tx.queryMessages(ctx, `SELECT `+messageColumns+` FROM messages WHERE ticket = ? ORDER BY id`, ticket)
 }
 
+// Unthreaded returns the inbound messages stored on no ticket, newest
+// first, at most limit.
+func (tx *Tx) Unthreaded(ctx context.Context, limit int) ([]*helpmail.Message, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	return tx.queryMessages(ctx, `SELECT `+messageColumns+` FROM messages WHERE ticket IS NULL AND direction = 'in'
+		ORDER BY id DESC LIMIT ?`, limit)
+}
+
 // FindMessagesByMessageID implements helpmail.Tx.
 func (tx *Tx) FindMessagesByMessageID(ctx context.Context, messageID string) ([]*helpmail.Message, error) {
 	return tx.queryMessages(ctx, `SELECT `+messageColumns+` FROM messages WHERE message_id = ? AND message_id != '' ORDER BY id DESC`, messageID)

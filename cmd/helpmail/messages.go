@@ -6,17 +6,26 @@ import (
 	"strings"
 
 	"github.com/helpmail/helpmail"
+	"github.com/helpmail/helpmail/store"
 	"github.com/helpmail/helpmail/threading"
 )
 
 // MessagesCommand is `helpmail messages`.
 type MessagesCommand struct{}
 
-// Run implements `helpmail messages explain <message-id>`.
+// Run implements `helpmail messages explain <message-id>` and
+// `helpmail messages unthreaded`.
 func (c *MessagesCommand) Run(ctx context.Context, env *Env, args []string) error {
-	const usage = "Usage: helpmail messages explain <message-id> [--json]\n"
+	const usage = `Usage: helpmail messages <explain|unthreaded> [arguments]
+
+  explain <message-id> [--json]   what helpmail did with a message and why
+  unthreaded [--limit N] [--json] stored messages on no ticket (automatic mail, reports)
+`
 	if len(args) == 0 || isHelp(args[:1]) || args[0] == "help" {
 		return env.groupUsage(args, usage)
+	}
+	if args[0] == "unthreaded" {
+		return c.unthreaded(ctx, env, args[1:])
 	}
 	if args[0] != "explain" {
 		fmt.Fprintf(env.Stderr, "helpmail messages: unknown command %q\n\n%s", args[0], usage)
@@ -74,5 +83,42 @@ what it did to the ticket, and which notifications it queued or suppressed
 			fmt.Fprintf(env.Stdout, "  action:  %s\n", a)
 		}
 	}
+	return nil
+}
+
+// unthreaded lists the inbound messages stored on no ticket: automatic
+// mail that matched none (reports, vacation notices, list mail) and the
+// requests-overview questions. Nothing is dropped; this is where it is.
+func (c *MessagesCommand) unthreaded(ctx context.Context, env *Env, args []string) error {
+	fs := env.flagSet("messages unthreaded", "[--limit N] [--json]", `Lists the inbound messages that are stored on no ticket, newest first:
+automatic mail that belongs to no conversation (DMARC reports, vacation
+notices, list mail, bounces of mail helpmail did not send) and requests
+overview questions. They are kept byte for byte; "messages explain" says why
+each opened nothing.`)
+	limit := fs.Int("limit", 50, "at most this many")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	app, err := openApp(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	var msgs []*helpmail.Message
+	if err := app.DB.ViewTx(ctx, func(tx *store.Tx) (err error) {
+		msgs, err = tx.Unthreaded(ctx, *limit)
+		return err
+	}); err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(env.Stdout, map[string]any{"messages": msgs})
+	}
+	for _, m := range msgs {
+		fmt.Fprintf(env.Stdout, "%s  %-30s  %s\n      <%s> %s\n", fmtTime(m.CreatedAt), clip(orStr(m.From, "(no sender)"), 30),
+			clip(m.Subject, 60), m.MessageID, m.Decision.Outcome)
+	}
+	fmt.Fprintf(env.Stdout, "%d messages\n", len(msgs))
 	return nil
 }
