@@ -309,8 +309,17 @@ func TestRunIdle(t *testing.T) {
 		dovecottest.Append(t, c, "INBOX", testMessage(id, ""))
 		rec.waitStored(t, id, 10*time.Second)
 	}
-	if inbox, _ := dovecottest.List(t, c, "INBOX"); len(inbox) != 4 || !inbox[3].Seen {
-		t.Errorf("INBOX = %+v, want 4 messages, the last \\Seen", inbox)
+	// The flag follows Deliver's return: wait for it, bounded.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		inbox, _ := dovecottest.List(t, c, "INBOX")
+		if len(inbox) == 4 && inbox[3].Seen {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("INBOX = %+v, want 4 messages, the last \\Seen", inbox)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
