@@ -61,20 +61,11 @@ func (tx *Tx) FindDue(ctx context.Context, kind helpmail.DueKind, now, before ti
 	if limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", limit)
 	}
-	rows, err := tx.tx.QueryContext(ctx, q, args...)
+	out, err := tx.queryTickets(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("find due %s: %w", kind, err)
 	}
-	defer rows.Close()
-	var out []*helpmail.Ticket
-	for rows.Next() {
-		t, err := scanTicket(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // AddMark implements helpmail.Tx: it records that the job kind ran for the
@@ -106,28 +97,27 @@ func (tx *Tx) CountOpen(ctx context.Context, by string) (map[string]int, error) 
 	if by != "status" && by != "priority" {
 		return nil, fmt.Errorf("count open: cannot group by %q", by)
 	}
-	rows, err := tx.tx.QueryContext(ctx, `SELECT `+by+`, COUNT(*) FROM tickets WHERE merged_into IS NULL AND status IN `+openStatuses+` GROUP BY `+by)
+	out, err := tx.countBy(ctx, `SELECT `+by+`, COUNT(*) FROM tickets WHERE merged_into IS NULL AND status IN `+openStatuses+` GROUP BY `+by)
 	if err != nil {
 		return nil, fmt.Errorf("count open tickets: %w", err)
 	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var k string
-		var n int
-		if err := rows.Scan(&k, &n); err != nil {
-			return nil, err
-		}
-		out[k] = n
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // CountByStatus counts every ticket by status (for metrics).
 func (tx *Tx) CountByStatus(ctx context.Context) (map[string]int, error) {
-	rows, err := tx.tx.QueryContext(ctx, `SELECT status, COUNT(*) FROM tickets WHERE merged_into IS NULL GROUP BY status`)
+	out, err := tx.countBy(ctx, `SELECT status, COUNT(*) FROM tickets WHERE merged_into IS NULL GROUP BY status`)
 	if err != nil {
 		return nil, fmt.Errorf("count tickets: %w", err)
+	}
+	return out, nil
+}
+
+// countBy runs a "SELECT key, COUNT(*) … GROUP BY key" query into a map.
+func (tx *Tx) countBy(ctx context.Context, q string, args ...any) (map[string]int, error) {
+	rows, err := tx.tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	out := map[string]int{}

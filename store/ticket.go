@@ -238,11 +238,20 @@ func (tx *Tx) TicketsOf(ctx context.Context, addr, org string, limit int) ([]*he
 	if limit <= 0 {
 		limit = 50
 	}
-	rows, err := tx.tx.QueryContext(ctx, `SELECT `+ticketColumns+` FROM tickets
+	out, err := tx.queryTickets(ctx, `SELECT `+ticketColumns+` FROM tickets
 		WHERE merged_into IS NULL AND (number IN (SELECT ticket FROM participants WHERE address = ?) OR (? != '' AND organization = ?))
 		ORDER BY updated_at DESC, number DESC LIMIT ?`, helpmail.NormalizeAddress(addr), org, org, limit)
 	if err != nil {
 		return nil, fmt.Errorf("tickets of %s: %w", addr, err)
+	}
+	return out, nil
+}
+
+// queryTickets runs a query selecting ticketColumns and scans every row.
+func (tx *Tx) queryTickets(ctx context.Context, q string, args ...any) ([]*helpmail.Ticket, error) {
+	rows, err := tx.tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []*helpmail.Ticket
